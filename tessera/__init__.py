@@ -1,0 +1,3 @@
+"""tessera: an open, Sora-style video generator."""
+
+__version__ = "0.1.0"

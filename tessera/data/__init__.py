@@ -1,0 +1,1 @@
+"""Data: video files, the synthetic world, datasets."""

@@ -1,0 +1,1 @@
+"""Scoring of generated videos against what they were asked to show."""
