@@ -68,6 +68,11 @@ HELD_OUT_SHAPE_MOTION = frozenset({("star", "bounce"), ("ring", "right"), ("tria
 SPLITS = ("train", "heldout", "any")
 
 
+def _check_choice(what: str, value: Any, allowed: Any) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
+
+
 @dataclass(frozen=True)
 class ObjectSpec:
     shape: str
@@ -78,6 +83,9 @@ class ObjectSpec:
     y: float = 0.5  # fraction of canvas height
     speed: float = 0.3  # units per second for moving motions
     depth: int = 0  # larger is nearer the viewer: drawn later, hides what is behind
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         _check_choice("shape", self.shape, SHAPES)
@@ -104,6 +112,9 @@ class Background:
     tone: str = "white"
     tone2: str = "light grey"  # the second tone of gradients, textures and the ground
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         _check_choice("background kind", self.kind, BACKGROUNDS)
         _check_choice("background tone", self.tone, TONES)
@@ -117,6 +128,9 @@ class Shot:
     zoom: float = 1.0  # framing: 1 shows the whole canvas, 2 shows a quarter of it
     cx: float = 0.5  # framing centre, fractions of the canvas
     cy: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         _check_choice("camera", self.camera, CAMERAS)
@@ -203,11 +217,6 @@ class Scene:
 
     def replace(self, **changes: Any) -> Scene:
         return dataclasses.replace(self, **changes)
-
-
-def _check_choice(what: str, value: Any, allowed: Any) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
 def is_held_out(obj: ObjectSpec) -> bool:

@@ -1,0 +1,83 @@
+"""Wrong videos for a scene: what the scorer must catch. Used by its tests and its benchmark.
+
+Each function takes a scene (and its rendering) and returns a video of the same shape that breaks the scene in
+one known way, or None where that corruption would change nothing for this scene (a mirrored video of a
+centred still ball is still right).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from tessera.data.render import render
+from tessera.data.world import COLOURS, SYMMETRIC_SHAPES, Scene, Shot, sample_scene
+
+
+def another_scene(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray:
+    other = sample_scene(seed + 1_000_003, height=scene.height, width=scene.width, fps=scene.fps,
+                         num_frames=scene.num_frames, split="any")
+    return render(other.replace(shots=(Shot(scene.num_frames),))).video
+
+
+def shuffled_frames(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
+    if not _moves(scene):
+        return None
+    perm = np.random.default_rng(seed).permutation(scene.num_frames)
+    return video[perm]
+
+
+def frozen(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
+    """The first frame held still, for a scene where something moves."""
+    if not _moves(scene):
+        return None
+    return np.repeat(video[:1], scene.num_frames, axis=0)
+
+
+def colours_swapped(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray:
+    """Two objects trade colours; a lone object takes another colour."""
+    colours = [o.colour for o in scene.objects]
+    if len(colours) >= 2:
+        swap = {colours[0]: colours[1], colours[1]: colours[0]}
+    else:
+        others = [c for c in COLOURS if c != colours[0]]
+        swap = {colours[0]: others[seed % len(others)]}
+    objects = tuple(dataclasses.replace(o, colour=swap.get(o.colour, o.colour)) for o in scene.objects)
+    return render(scene.replace(objects=objects)).video
+
+
+def mirrored(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
+    """Left and right swapped, for a scene where that shows: an object off-centre or moving sideways."""
+    sideways = any(abs(o.x - 0.5) > 0.15 or o.motion in ("left", "right", "circle") or "-" in o.motion
+                   for o in scene.objects)
+    return np.ascontiguousarray(video[:, :, ::-1]) if sideways else None
+
+
+def object_deleted(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
+    """One object vanishes halfway through (needs another object to remain)."""
+    if len(scene.objects) < 2:
+        return None
+    k = seed % len(scene.objects)
+    rest = scene.replace(objects=scene.objects[:k] + scene.objects[k + 1 :])
+    out = video.copy()
+    half = scene.num_frames // 2
+    out[half:] = render(rest).video[half:]
+    return out
+
+
+def _moves(scene: Scene) -> bool:
+    visible_motion = any(o.motion != "still" and not (o.motion == "spin" and o.shape in SYMMETRIC_SHAPES)
+                         for o in scene.objects)
+    return visible_motion or any(s.camera != "still" for s in scene.shots)
+
+
+CORRUPTIONS: dict[str, Callable[[Scene, np.ndarray, int], np.ndarray | None]] = {
+    "another scene": another_scene,
+    "frames shuffled": shuffled_frames,
+    "still video": frozen,
+    "colours swapped": colours_swapped,
+    "mirrored": mirrored,
+    "object deleted": object_deleted,
+}

@@ -1,0 +1,67 @@
+"""The world's scene spec: validation, JSON round trips, random scenes and the held-out split."""
+
+import pytest
+
+from tessera.data.world import (
+    HELD_OUT_COLOUR_SHAPE,
+    HELD_OUT_SHAPE_MOTION,
+    Background,
+    ObjectSpec,
+    Scene,
+    Shot,
+    is_held_out,
+    sample_scene,
+    scene_split,
+)
+
+
+def test_json_round_trip_over_many_scenes():
+    for seed in range(200):
+        scene = sample_scene(seed, split="any", p_multishot=0.3, p_occlusion=0.3)
+        assert Scene.from_json(scene.to_json()) == scene
+
+
+def test_sampling_is_deterministic_by_seed_and_varies_across_seeds():
+    assert sample_scene(7) == sample_scene(7)
+    assert len({sample_scene(s).to_json() for s in range(50)}) == 50
+
+
+@pytest.mark.parametrize("size", [(64, 64), (72, 128), (128, 72), (256, 256)])
+def test_any_canvas_and_aspect(size):
+    scene = sample_scene(3, height=size[0], width=size[1])
+    assert (scene.height, scene.width) == size
+
+
+def test_bad_values_name_the_value_and_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"unknown colour 'mauve'.*red"):
+        ObjectSpec("circle", "mauve")
+    with pytest.raises(ValueError, match=r"unknown shape 'hexagon'.*circle"):
+        Scene(64, 64, 8, (ObjectSpec("hexagon", "red"),)).validate()
+    with pytest.raises(ValueError, match="distinct colours"):
+        Scene(64, 64, 8, (ObjectSpec("circle", "red"), ObjectSpec("square", "red")))
+    with pytest.raises(ValueError, match="1 to 4 objects"):
+        Scene(64, 64, 8, ())
+    with pytest.raises(ValueError, match="unknown camera"):
+        Scene(64, 64, 8, (ObjectSpec("circle", "red"),), Background(), (Shot(8, camera="dolly"),))
+    with pytest.raises(ValueError, match="not a valid scene spec"):
+        Scene.from_dict({"height": 64})
+
+
+def test_held_out_split_is_declared_and_respected():
+    assert HELD_OUT_COLOUR_SHAPE and HELD_OUT_SHAPE_MOTION
+    for seed in range(150):
+        train = sample_scene(seed, split="train")
+        assert scene_split(train) == "train"
+        assert not any(is_held_out(o) for o in train.objects)
+        held = sample_scene(seed, split="heldout")
+        assert any(is_held_out(o) for o in held.objects)
+
+
+def test_every_attribute_value_is_seen_in_training():
+    seen = {"colour": set(), "shape": set(), "motion": set()}
+    for seed in range(400):
+        for o in sample_scene(seed, split="train").objects:
+            seen["colour"].add(o.colour)
+            seen["shape"].add(o.shape)
+            seen["motion"].add(o.motion)
+    assert len(seen["colour"]) == 8 and len(seen["shape"]) == 5 and len(seen["motion"]) == 15
