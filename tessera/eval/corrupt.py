@@ -56,13 +56,19 @@ def mirrored(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
 
 
 def object_deleted(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
-    """One object vanishes halfway through (needs another object to remain)."""
+    """One object vanishes halfway through (needs another object to remain, and the vanishing one to have
+    stayed in view: deleting what has left the frame changes nothing)."""
     if len(scene.objects) < 2:
         return None
-    k = seed % len(scene.objects)
+    half = scene.num_frames // 2
+    visible = render(scene, masks=True).visible[:, half:].sum((2, 3)) > 4  # (K, F - half)
+    # Only an object that would have stayed in view is really deleted; pick one, rotating by seed.
+    candidates = [k for k in range(len(scene.objects)) if visible[k].mean() >= 0.75]
+    if not candidates:
+        return None
+    k = candidates[seed % len(candidates)]
     rest = scene.replace(objects=scene.objects[:k] + scene.objects[k + 1 :])
     out = video.copy()
-    half = scene.num_frames // 2
     out[half:] = render(rest).video[half:]
     return out
 

@@ -10,8 +10,9 @@ checked, and places and motions are judged qualitatively: a prompt that says "a 
 any red ball moving left, wherever it starts.
 
 Each claim scores in [0, 1] (usually the share of frames where it holds) and passes at PASS. A criterion's
-score is the mean of its claims. Claims fall in three groups (GROUPS): what is shown, how and where it moves,
-and whether it holds together over time. A group's score is the mean of its claims, and the total is the
+score is the mean of its claims. Criteria fall in three groups (GROUPS): what is shown, how and where it
+moves, and whether it holds together over time. A group's score is the mean of its criteria (so twelve
+pairwise relations do not drown one motion), and the total is the
 product of the group scores: a video has to get all three right, so right objects that do the wrong thing
 (a still frame for a bouncing ball, frames out of order) score low, as they should.
 """
@@ -148,7 +149,7 @@ def score(video: np.ndarray, scene: Scene, *, stated=None) -> Score:
             criteria[name] = float(np.mean(scores))
     groups = {}
     for group, names in GROUPS.items():
-        scores = [c.score for c in claims if c.criterion in names]
+        scores = [criteria[name] for name in names if name in criteria]
         if scores:
             groups[group] = float(np.mean(scores))
     total = float(np.prod(list(groups.values()))) if groups else 0.0
@@ -422,7 +423,9 @@ def _permanence_claims(ctx: _Context) -> list[Claim]:
         before, after = shown[shown < hidden[0]][-1], shown[shown > hidden[-1]][0]
         area, x, y = ctx.seen.track(obj.colour)
         _, ex, ey = ctx.expected.track(obj.colour)
-        checks = [area[after] > 0, area[before] > 0 and 0.6 < area[after] / area[before] < 1.6,
+        want, _, _ = ctx.expected.track(obj.colour)
+        same_size = area[before] > 0 and 0.6 < (area[after] / area[before]) / (want[after] / want[before]) < 1.6
+        checks = [area[after] > 0, same_size,
                   classify_shape(_object_mask(ctx.seen, obj.colour, after), ctx.ref.kinematics.radius[k, after])
                   == obj.shape]
         if ctx.exact:

@@ -1,0 +1,93 @@
+"""World rendering speed, scorer speed, and the scorer's verdicts on true and wrong videos.
+
+    python benchmarks/world_and_scorer.py [--scenes 500] [--corrupt-scenes 60]
+
+Speeds are per core (torch and numpy threads pinned to 1). Baselines measured in the same run: rendering is
+compared with H.264-encoding the same frames through PyAV (what writing the clip costs anyway), scoring with
+decoding the clip from MP4 (what reading it costs anyway), and with the issue's budget of 0.2 s per 2-second
+128x128 clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from tessera.data.render import render  # noqa: E402
+from tessera.data.video_io import read_video, write_video  # noqa: E402
+from tessera.data.world import sample_scene  # noqa: E402
+from tessera.eval.corrupt import CORRUPTIONS  # noqa: E402
+from tessera.eval.scorer import score  # noqa: E402
+
+SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
+
+
+def best_of(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def render_speed(side: int, num_scenes: int = 40) -> tuple[float, float]:
+    scenes = [sample_scene(i, height=side, width=side, split="any") for i in range(num_scenes)]
+    frames = sum(s.num_frames for s in scenes)
+    t_render = best_of(lambda: [render(s) for s in scenes])
+    videos = [render(s).video for s in scenes]
+    with tempfile.TemporaryDirectory() as d:
+        t_encode = best_of(lambda: [write_video(f"{d}/{i}.mp4", v, 8) for i, v in enumerate(videos)], 1)
+    return frames / t_render, frames / t_encode
+
+
+def scorer_speed() -> tuple[float, float]:
+    scene = sample_scene(1, height=128, width=128, fps=16, num_frames=33, split="any")
+    video = render(scene).video
+    with tempfile.TemporaryDirectory() as d:
+        write_video(f"{d}/clip.mp4", video, 16)
+        t_decode = best_of(lambda: read_video(f"{d}/clip.mp4"))
+    return best_of(lambda: score(video, scene)), t_decode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenes", type=int, default=500)
+    ap.add_argument("--corrupt-scenes", type=int, default=60)
+    args = ap.parse_args()
+    print(f"device: {platform.processor() or platform.machine()}, 1 thread, python {platform.python_version()}")
+    for side in (128, 256):
+        fps, encode_fps = render_speed(side)
+        print(f"render {side}x{side}: {fps:7.0f} frames/s per core   "
+              f"(H.264 encode of the same frames: {encode_fps:6.0f} frames/s; render/encode = {fps / encode_fps:.1f}x)")
+    t_score, t_decode = scorer_speed()
+    print(f"score a 2 s 128x128 clip (33 frames): {t_score * 1000:.0f} ms   (MP4 decode: {t_decode * 1000:.0f} ms; "
+          f"score/decode = {t_score / t_decode:.1f}x; budget 200 ms: {t_score / 0.2:.2f}x of it)")
+
+    totals = []
+    for i in range(args.scenes):
+        h, w = SIZES[i % len(SIZES)]
+        s = sample_scene(i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2)
+        totals.append(score(render(s).video, s).total)
+    print(f"ground truth over {args.scenes} scenes (64x64 .. 160x90): mean {np.mean(totals):.4f}, "
+          f"min {np.min(totals):.4f}, share >= 0.98: {np.mean(np.array(totals) >= 0.98):.3f}")
+    for name, corrupt in CORRUPTIONS.items():
+        vals = []
+        for i in range(5000, 5000 + args.corrupt_scenes):
+            h, w = SIZES[i % len(SIZES)]
+            s = sample_scene(i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2)
+            bad = corrupt(s, render(s).video, i)
+            if bad is not None:
+                vals.append(score(bad, s).total)
+        print(f"wrong video: {name:<16} mean {np.mean(vals):.3f}  max {np.max(vals):.3f}  (n={len(vals)})")
+
+
+if __name__ == "__main__":
+    main()
