@@ -62,27 +62,39 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=500)
     ap.add_argument("--corrupt-scenes", type=int, default=60)
     args = ap.parse_args()
-    print(f"device: {platform.processor() or platform.machine()}, 1 thread, python {platform.python_version()}")
+    print(
+        f"device: {platform.processor() or platform.machine()}, 1 thread, python {platform.python_version()}"
+    )
     for side in (128, 256):
         fps, encode_fps = render_speed(side)
-        print(f"render {side}x{side}: {fps:7.0f} frames/s per core   "
-              f"(H.264 encode of the same frames: {encode_fps:6.0f} frames/s; render/encode = {fps / encode_fps:.1f}x)")
+        print(
+            f"render {side}x{side}: {fps:7.0f} frames/s per core   "
+            f"(H.264 encode of the same frames: {encode_fps:6.0f} frames/s; "
+            f"render/encode = {fps / encode_fps:.1f}x)"
+        )
     t_score, t_decode = scorer_speed()
-    print(f"score a 2 s 128x128 clip (33 frames): {t_score * 1000:.0f} ms   (MP4 decode: {t_decode * 1000:.0f} ms; "
-          f"score/decode = {t_score / t_decode:.1f}x; budget 200 ms: {t_score / 0.2:.2f}x of it)")
+    print(
+        f"score a 2 s 128x128 clip (33 frames): {t_score * 1000:.0f} ms   "
+        f"(MP4 decode: {t_decode * 1000:.0f} ms; "
+        f"score/decode = {t_score / t_decode:.1f}x; budget 200 ms: {t_score / 0.2:.2f}x of it)"
+    )
 
     totals = []
     for i in range(args.scenes):
         h, w = SIZES[i % len(SIZES)]
         s = sample_scene(i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2)
         totals.append(score(render(s).video, s).total)
-    print(f"ground truth over {args.scenes} scenes (64x64 .. 160x90): mean {np.mean(totals):.4f}, "
-          f"min {np.min(totals):.4f}, share >= 0.98: {np.mean(np.array(totals) >= 0.98):.3f}")
+    print(
+        f"ground truth over {args.scenes} scenes (64x64 .. 160x90): mean {np.mean(totals):.4f}, "
+        f"min {np.min(totals):.4f}, share >= 0.98: {np.mean(np.array(totals) >= 0.98):.3f}"
+    )
     for name, corrupt in CORRUPTIONS.items():
         vals = []
         for i in range(5000, 5000 + args.corrupt_scenes):
             h, w = SIZES[i % len(SIZES)]
-            s = sample_scene(i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2)
+            s = sample_scene(
+                i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2
+            )
             bad = corrupt(s, render(s).video, i)
             if bad is not None:
                 vals.append(score(bad, s).total)

@@ -8,13 +8,23 @@ from tessera.data.manifest import MANIFEST_NAME, Record, read_manifest, resolve,
 
 
 def record(i=0, **kw):
-    base = dict(path=f"videos/{i}.mp4", captions={"en": ["a red ball"], "zh": ["一个红色的球"]}, num_frames=17,
-                height=128, width=128, fps=8)
+    base = dict(
+        path=f"videos/{i}.mp4",
+        captions={"en": ["a red ball"], "zh": ["一个红色的球"]},
+        num_frames=17,
+        height=128,
+        width=128,
+        fps=8,
+    )
     return Record(**(base | kw))
 
 
 def test_round_trip_keeps_everything(tmp_path):
-    records = [record(0), record(1, spec={"height": 128}, split="heldout"), record(2, extra={"source": "cam"})]
+    records = [
+        record(0),
+        record(1, spec={"height": 128}, split="heldout"),
+        record(2, extra={"source": "cam"}),
+    ]
     path = write_manifest(tmp_path / MANIFEST_NAME, records)
     assert read_manifest(path) == records
     assert read_manifest(tmp_path) == records  # a folder means its manifest.jsonl
@@ -29,11 +39,16 @@ def test_unknown_keys_are_kept_as_extra(tmp_path):
 
 @pytest.mark.parametrize(
     "text, problem",
-    [("{not json\n", "not a valid manifest line"),
-     ('{"path": "a.mp4"}\n', "not a valid manifest line"),
-     ('{"path": "a.mp4", "captions": {"en": [""]}, "num_frames": 1, "height": 8, "width": 8, "fps": 8}\n',
-      "non-empty strings"),
-     ("\n", "lists no clips")],
+    [
+        ("{not json\n", "not a valid manifest line"),
+        ('{"path": "a.mp4"}\n', "not a valid manifest line"),
+        (
+            '{"path": "a.mp4", "captions": {"en": [""]}, "num_frames": 1, "height": 8, "width": 8, '
+            '"fps": 8}\n',
+            "non-empty strings",
+        ),
+        ("\n", "lists no clips"),
+    ],
 )
 def test_bad_manifests_name_file_and_line(tmp_path, text, problem):
     path = tmp_path / MANIFEST_NAME

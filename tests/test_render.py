@@ -7,12 +7,12 @@ from tessera.data.render import GRAVITY, floor_level, object_track, render
 from tessera.data.world import COLOURS, Background, ObjectSpec, Scene, Shot, sample_scene
 
 
-def one(obj, size=(128, 128), frames=17, fps=8, background=Background(), shots=None):
-    return Scene(size[0], size[1], fps, (obj,), background, shots or (Shot(frames),))
+def one(obj, size=(128, 128), frames=17, fps=8, background=None, shots=None):
+    return Scene(size[0], size[1], fps, (obj,), background or Background(), shots or (Shot(frames),))
 
 
 def colour_mask(video, colour, tol=10):
-    return (np.abs(video.astype(int) - COLOURS[colour]).sum(-1) < tol)
+    return np.abs(video.astype(int) - COLOURS[colour]).sum(-1) < tol
 
 
 def centroid(mask):
@@ -58,8 +58,12 @@ def test_linear_motion_moves_the_stated_way_and_stays_on_canvas():
 
 
 def test_bounce_accelerates_down_lands_on_floor_and_rises_again():
-    scene = one(ObjectSpec("circle", "orange", "medium", "bounce", x=0.5, y=0.2), frames=49, fps=24,
-                background=Background("ground", "sky", "soil"))
+    scene = one(
+        ObjectSpec("circle", "orange", "medium", "bounce", x=0.5, y=0.2),
+        frames=49,
+        fps=24,
+        background=Background("ground", "sky", "soil"),
+    )
     _, y, _, _ = object_track(scene, scene.objects[0])
     land = int(np.argmax(np.diff(y) < 0))  # the first landing: y stops growing
     rest = floor_level(scene) - 0.105  # where the ball's bottom touches the ground line
@@ -100,8 +104,11 @@ def test_camera_pan_and_cut_to_close_up():
 
 def test_background_kinds_render_their_tones():
     for kind in ("solid", "gradient", "ground", "stripes", "checker"):
-        scene = one(ObjectSpec("ring", "cyan", "small", x=0.1, y=0.1), frames=1,
-                    background=Background(kind, "white", "navy"))
+        scene = one(
+            ObjectSpec("ring", "cyan", "small", x=0.1, y=0.1),
+            frames=1,
+            background=Background(kind, "white", "navy"),
+        )
         v = render(scene).video[0].astype(int)
         assert (np.abs(v - [246, 246, 242]).sum(-1) < 6).any()
         if kind != "solid":

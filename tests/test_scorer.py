@@ -16,8 +16,12 @@ SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
 def scenes(n, offset=0):
     for i in range(n):
         h, w = SIZES[i % len(SIZES)]
-        yield i + offset, sample_scene(i + offset, height=h, width=w, split="any", p_occlusion=0.25,
-                                       p_multishot=0.15, p_camera=0.2)
+        yield (
+            i + offset,
+            sample_scene(
+                i + offset, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2
+            ),
+        )
 
 
 def test_ground_truth_scores_near_one_over_500_scenes():
@@ -28,10 +32,22 @@ def test_ground_truth_scores_near_one_over_500_scenes():
 
 # Measured means over 60 scenes were 0.00, 0.35, 0.30, 0.08, 0.37, 0.54 (see benchmarks/world_and_scorer.py);
 # the bounds leave room without letting a broken scorer through (a clean render scores ~1).
-BOUNDS = {"another scene": 0.1, "frames shuffled": 0.5, "still video": 0.45, "colours swapped": 0.25,
-          "mirrored": 0.55, "object deleted": 0.7}
-CAUGHT_BY = {"another scene": "present", "frames shuffled": "path", "still video": "motion",
-             "colours swapped": "colour", "mirrored": "path", "object deleted": "present"}
+BOUNDS = {
+    "another scene": 0.1,
+    "frames shuffled": 0.5,
+    "still video": 0.45,
+    "colours swapped": 0.25,
+    "mirrored": 0.55,
+    "object deleted": 0.7,
+}
+CAUGHT_BY = {
+    "another scene": "present",
+    "frames shuffled": "path",
+    "still video": "motion",
+    "colours swapped": "colour",
+    "mirrored": "path",
+    "object deleted": "present",
+}
 
 
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
@@ -65,7 +81,10 @@ def test_deleting_an_object_fails_that_objects_presence():
 
 def test_shape_and_size_are_checked():
     scene = Scene(128, 128, 8, (ObjectSpec("star", "green", "small", "still"),), Background(), (Shot(9),))
-    for wrong in (ObjectSpec("circle", "green", "small", "still"), ObjectSpec("star", "green", "large", "still")):
+    for wrong in (
+        ObjectSpec("circle", "green", "small", "still"),
+        ObjectSpec("star", "green", "large", "still"),
+    ):
         result = score(render(scene.replace(objects=(wrong,))).video, scene)
         failed = {c.criterion for c in result.failed}
         assert failed & {"shape", "size"}

@@ -41,8 +41,9 @@ class Record:
             if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
                 raise ValueError(f"captions[{lang!r}] must be a list of non-empty strings")
         if self.num_frames < 1 or self.height < 1 or self.width < 1 or self.fps <= 0:
-            raise ValueError(f"bad clip geometry: {self.num_frames} frames of {self.height}x{self.width} "
-                             f"at {self.fps} fps")
+            raise ValueError(
+                f"bad clip geometry: {self.num_frames} frames of {self.height}x{self.width} at {self.fps} fps"
+            )
 
 
 def write_manifest(path: str | Path, records: Iterable[Record]) -> Path:

@@ -1,8 +1,8 @@
 """Rendering a world scene to pixels: kinematics, camera, anti-aliased shapes, occlusion.
 
 Everything here is a pure function of the scene spec, so a scene renders the same on every machine, at every
-resolution (up to sampling). Shapes are drawn from signed distance functions measured in pixels, so each pixel's
-coverage is `clip(0.5 - sdf, 0, 1)`: edges are anti-aliased at any size.
+resolution (up to sampling). Shapes are drawn from signed distance functions measured in pixels, so each
+pixel's coverage is `clip(0.5 - sdf, 0, 1)`: edges are anti-aliased at any size.
 
 Shape letters: K objects, F frames, H height, W width.
 """
@@ -25,21 +25,26 @@ CAMERA_ZOOM_RANGE = 0.3  # zoom-in goes from 1x to 1.3x the shot's framing withi
 GROW_RANGE = (0.6, 1.4)  # size multiplier from start to end of clip for "grow" (reversed for "shrink")
 TEXTURE_MIX = 0.35  # how much of tone2 shows in stripes and checks: textures stay low-contrast
 
-# Outline of each shape relative to its nominal radius r, chosen so that shapes of one size look alike in area.
+# Outline of each shape relative to its nominal radius r, so that shapes of one size look alike in area.
 SQUARE_HALF = 0.85
 TRIANGLE_R = 1.2
 STAR_OUTER, STAR_INNER = 1.25, 0.5
 RING_INNER = 0.55
-# How far each shape reaches below its centre (unrotated), so it rests on the floor rather than sinking into it.
-BOTTOM_EXTENT = {"circle": 1.0, "square": SQUARE_HALF, "triangle": TRIANGLE_R / 2,
-                 "star": STAR_OUTER * math.cos(math.pi / 5), "ring": 1.0}
+# How far each shape reaches below its centre (unrotated), so it rests on the floor instead of sinking in.
+BOTTOM_EXTENT = {
+    "circle": 1.0,
+    "square": SQUARE_HALF,
+    "triangle": TRIANGLE_R / 2,
+    "star": STAR_OUTER * math.cos(math.pi / 5),
+    "ring": 1.0,
+}
 
 
 @dataclass(frozen=True)
 class Kinematics:
     """Where everything is at each frame, in pixels of the output video.
 
-    x, y, radius, angle: (K, F) object centre, size (pixels) and rotation (radians, counter-clockwise on screen).
+    x, y, radius, angle: (K, F) object centre, size (pixels), rotation (radians, counter-clockwise on screen).
     """
 
     x: np.ndarray
@@ -110,7 +115,7 @@ def _reflect(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _drop(y0: float, floor: float, restitution: float, t: np.ndarray) -> np.ndarray:
-    """Height of a dropped object at times t: piecewise parabolas, each bounce keeping `restitution` of speed."""
+    """Height of a dropped object at times t: piecewise parabolas, each bounce keeping `restitution`."""
     y = np.empty_like(t)
     if y0 >= floor:
         y[:] = floor
@@ -258,8 +263,9 @@ def render(scene: Scene, *, masks: bool = False) -> Rendering:
     for f in range(num_frames):
         for k in order:
             obj = scene.objects[k]
-            alpha, (y0, y1, x0, x1) = _coverage(obj.shape, kin.x[k, f], kin.y[k, f], kin.radius[k, f],
-                                                kin.angle[k, f], h, w)
+            alpha, (y0, y1, x0, x1) = _coverage(
+                obj.shape, kin.x[k, f], kin.y[k, f], kin.radius[k, f], kin.angle[k, f], h, w
+            )
             if alpha is None:
                 continue
             region = video[f, y0:y1, x0:x1]
@@ -270,7 +276,7 @@ def render(scene: Scene, *, masks: bool = False) -> Rendering:
     if masks:
         visible = amodal.copy()
         for i, k in enumerate(order):  # whatever is drawn later hides what was drawn before
-            for j in order[i + 1:]:
+            for j in order[i + 1 :]:
                 visible[k] *= 1.0 - amodal[j]
     frames = np.clip(np.rint(video), 0, 255).astype(np.uint8)
     return Rendering(frames, visible, amodal, kin)

@@ -7,8 +7,8 @@ into a scene); `tessera.eval` checks a video against it.
 
 Geometry. Positions in a spec are fractions of the canvas: x in [0, 1] left to right, y in [0, 1] top to
 bottom. Lengths and speeds are in "units" of the canvas's shorter side (so a scene looks the same at 64x64 and
-256x256, and a 16:9 canvas is simply wider). Time is in seconds; frame i is at i / fps. Shots follow each other
-in time: objects keep moving through a cut, only the framing changes.
+256x256, and a 16:9 canvas is simply wider). Time is in seconds; frame i is at i / fps. Shots follow each
+other in time: objects keep moving through a cut, only the framing changes.
 """
 
 from __future__ import annotations
@@ -220,7 +220,10 @@ class Scene:
 
 
 def is_held_out(obj: ObjectSpec) -> bool:
-    return (obj.colour, obj.shape) in HELD_OUT_COLOUR_SHAPE or (obj.shape, obj.motion) in HELD_OUT_SHAPE_MOTION
+    return (obj.colour, obj.shape) in HELD_OUT_COLOUR_SHAPE or (
+        obj.shape,
+        obj.motion,
+    ) in HELD_OUT_SHAPE_MOTION
 
 
 def scene_split(scene: Scene) -> str:
@@ -245,7 +248,9 @@ def sample_scene(
     _check_choice("split", split, SPLITS)
     rng = random.Random(seed)
     for _ in range(1000):
-        scene = _draw_scene(rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera)
+        scene = _draw_scene(
+            rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera
+        )
         if split == "any" or scene_split(scene) == split:
             return scene
         if split == "heldout":
@@ -256,7 +261,9 @@ def sample_scene(
     raise RuntimeError(f"could not draw a {split} scene for seed {seed}")  # pragma: no cover
 
 
-def _draw_scene(rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera) -> Scene:
+def _draw_scene(
+    rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera
+) -> Scene:
     aspect = width / height
     wu, hu = max(aspect, 1.0), max(1.0 / aspect, 1.0)  # canvas size in units
     num_objects = rng.choices(range(1, max_objects + 1), weights=[4, 4, 2, 1][:max_objects])[0]
@@ -264,7 +271,9 @@ def _draw_scene(rng, height, width, fps, num_frames, max_objects, p_occlusion, p
     duration = num_frames / fps
     if num_objects >= 2 and rng.random() < p_occlusion:
         objects = _occlusion_pair(rng, colours[:2], wu, duration)
-        objects += [_draw_object(rng, c, wu, hu, duration, objects, depth=2 + i) for i, c in enumerate(colours[2:])]
+        objects += [
+            _draw_object(rng, c, wu, hu, duration, objects, depth=2 + i) for i, c in enumerate(colours[2:])
+        ]
     else:
         objects = []
         depths = rng.sample(range(num_objects), num_objects)
@@ -280,10 +289,18 @@ def _draw_scene(rng, height, width, fps, num_frames, max_objects, p_occlusion, p
         half_w, half_h = 0.5 / zoom, 0.5 / zoom
         cx = min(max(focus.x, half_w), 1 - half_w)
         cy = min(max(focus.y, half_h), 1 - half_h)
-        shots = [Shot(num_frames=first), Shot(num_frames=num_frames - first, zoom=round(zoom, 3), cx=round(cx, 3),
-                                                 cy=round(cy, 3))]
-    return Scene(height=height, width=width, fps=fps, objects=tuple(objects), background=Background(kind, tone, tone2),
-                 shots=tuple(shots))
+        shots = [
+            Shot(num_frames=first),
+            Shot(num_frames=num_frames - first, zoom=round(zoom, 3), cx=round(cx, 3), cy=round(cy, 3)),
+        ]
+    return Scene(
+        height=height,
+        width=width,
+        fps=fps,
+        objects=tuple(objects),
+        background=Background(kind, tone, tone2),
+        shots=tuple(shots),
+    )
 
 
 def _draw_camera(rng: random.Random, p_camera: float) -> str:
@@ -295,7 +312,13 @@ def _draw_object(rng, colour, wu, hu, duration, others, depth) -> ObjectSpec:
     motion = rng.choice([m for m in MOTIONS if not (m == "spin" and shape in SYMMETRIC_SHAPES)])
     size = rng.choice(list(SIZES))
     r = SIZES[size] * (1.5 if motion == "grow" else 1.0)
-    speed = round(rng.uniform(0.2, 0.4), 3)
+    speed = rng.uniform(0.2, 0.4)
+    if motion in DIRECTIONS:
+        # Sampled clips never hit a wall: a caption saying "moves up" must stay true for the whole clip.
+        dx, dy = DIRECTIONS[motion]
+        room = min((extent - 2 * (r + 0.03)) / abs(d) for extent, d in ((wu, dx), (hu, dy)) if d)
+        speed = min(speed, 0.9 * room / duration)
+    speed = round(speed, 3)
     best = None
     for _ in range(50):  # keep start places apart so objects are told apart at the start
         x, y = _start_place(rng, motion, r, speed, wu, hu, duration)
@@ -331,14 +354,29 @@ def _start_place(rng, motion, r, speed, wu, hu, duration) -> tuple[float, float]
 
 def _occlusion_pair(rng, colours, wu, duration) -> list[ObjectSpec]:
     """A large still object in front, and another passing behind it from one side to the other."""
-    front = ObjectSpec(rng.choice(("square", "circle")), colours[0], "large", "still",
-                       x=0.5, y=round(rng.uniform(0.4, 0.6), 3), depth=1)
+    front = ObjectSpec(
+        rng.choice(("square", "circle")),
+        colours[0],
+        "large",
+        "still",
+        x=0.5,
+        y=round(rng.uniform(0.4, 0.6), 3),
+        depth=1,
+    )
     going = rng.choice(("left", "right"))
     r = SIZES["small"]
     start = (r + 0.04) / wu
     speed = round((1 - 2 * start) * wu / duration, 3)
-    back = ObjectSpec(rng.choice(SHAPES), colours[1], "small", going,
-                      x=round(start if going == "right" else 1 - start, 3), y=front.y, speed=speed, depth=0)
+    back = ObjectSpec(
+        rng.choice(SHAPES),
+        colours[1],
+        "small",
+        going,
+        x=round(start if going == "right" else 1 - start, 3),
+        y=front.y,
+        speed=speed,
+        depth=0,
+    )
     return [front, back]
 
 

@@ -15,8 +15,9 @@ LABEL_HEIGHT = 18
 GAP = 4
 
 
-def contact_sheet(videos: Sequence[np.ndarray], labels: Sequence[str] | None = None, *,
-                  num_columns: int = 6) -> Image.Image:
+def contact_sheet(
+    videos: Sequence[np.ndarray], labels: Sequence[str] | None = None, *, num_columns: int = 6
+) -> Image.Image:
     """One row per (F, H, W, 3) uint8 video: `num_columns` frames evenly spaced from first to last."""
     if not videos:
         raise ValueError("contact_sheet needs at least one video")
@@ -32,8 +33,12 @@ def contact_sheet(videos: Sequence[np.ndarray], labels: Sequence[str] | None = N
     for r, video in enumerate(videos):
         top = GAP + r * row_h
         if labels:
-            draw.text((GAP, top + 2), _fit(draw, labels[r], font, sheet.width - 2 * GAP), fill=(235, 235, 235),
-                      font=font)
+            draw.text(
+                (GAP, top + 2),
+                _fit(draw, labels[r], font, sheet.width - 2 * GAP),
+                fill=(235, 235, 235),
+                font=font,
+            )
             top += LABEL_HEIGHT
         picks = np.linspace(0, len(video) - 1, min(num_columns, len(video))).round().astype(int)
         for c, f in enumerate(picks):

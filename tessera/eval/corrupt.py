@@ -17,8 +17,14 @@ from tessera.data.world import COLOURS, SYMMETRIC_SHAPES, Scene, Shot, sample_sc
 
 
 def another_scene(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray:
-    other = sample_scene(seed + 1_000_003, height=scene.height, width=scene.width, fps=scene.fps,
-                         num_frames=scene.num_frames, split="any")
+    other = sample_scene(
+        seed + 1_000_003,
+        height=scene.height,
+        width=scene.width,
+        fps=scene.fps,
+        num_frames=scene.num_frames,
+        split="any",
+    )
     return render(other.replace(shots=(Shot(scene.num_frames),))).video
 
 
@@ -50,8 +56,10 @@ def colours_swapped(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray:
 
 def mirrored(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | None:
     """Left and right swapped, for a scene where that shows: an object off-centre or moving sideways."""
-    sideways = any(abs(o.x - 0.5) > 0.15 or o.motion in ("left", "right", "circle") or "-" in o.motion
-                   for o in scene.objects)
+    sideways = any(
+        abs(o.x - 0.5) > 0.15 or o.motion in ("left", "right", "circle") or "-" in o.motion
+        for o in scene.objects
+    )
     return np.ascontiguousarray(video[:, :, ::-1]) if sideways else None
 
 
@@ -74,8 +82,10 @@ def object_deleted(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray | N
 
 
 def _moves(scene: Scene) -> bool:
-    visible_motion = any(o.motion != "still" and not (o.motion == "spin" and o.shape in SYMMETRIC_SHAPES)
-                         for o in scene.objects)
+    visible_motion = any(
+        o.motion != "still" and not (o.motion == "spin" and o.shape in SYMMETRIC_SHAPES)
+        for o in scene.objects
+    )
     return visible_motion or any(s.camera != "still" for s in scene.shots)
 
 

@@ -4,7 +4,8 @@ The world draws objects in saturated colours on muted backgrounds (tessera.data.
 labelled with its nearest palette entry through a 32x32x32 lookup table. Edges, where an object's colour mixes
 with what is behind it, can land on a third colour (red over white looks pink); a pixel only counts as "core"
 when at least three of its four neighbours share its label, which drops such one-pixel seams but keeps thin
-rings; so do pixels very near an object colour, which keeps one-pixel lines. A colour's core pixels in a frame are that object's detection.
+rings; so do pixels very near an object colour, which keeps one-pixel lines. A colour's core pixels in a
+frame are that object's detection.
 
 Shape letters: F frames, H height, W width, P palette entries.
 """
@@ -42,13 +43,14 @@ def _label_table() -> np.ndarray:
             colours.append(tuple((1 - w) * np.array(tones[i]) + w * np.array(tones[j])))
             labels.append(NUM_OBJECT_LABELS + (i if w < 0.5 else j))
     palette = np.array(colours, np.float32)  # (P, 3)
-    centres = (np.arange(32, dtype=np.float32) * 8 + 3.5)
+    centres = np.arange(32, dtype=np.float32) * 8 + 3.5
     grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1)  # (32, 32, 32, 3)
     dist = ((grid[..., None, :] - palette) ** 2).sum(-1)  # (32, 32, 32, P)
     nearest = dist.argmin(-1)
     # Cells within PURE_DISTANCE of an object colour are that colour without doubt, even as a thin line.
-    pure = (nearest < NUM_OBJECT_LABELS) & (np.take_along_axis(dist, nearest[..., None], -1)[..., 0]
-                                             < PURE_DISTANCE**2)
+    pure = (nearest < NUM_OBJECT_LABELS) & (
+        np.take_along_axis(dist, nearest[..., None], -1)[..., 0] < PURE_DISTANCE**2
+    )
     return np.array(labels, np.uint8)[nearest] | (pure.astype(np.uint8) << 7)
 
 
@@ -60,7 +62,7 @@ def label_pixels(video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def core_mask(labels: np.ndarray, pure: np.ndarray) -> np.ndarray:
-    """(F, H, W) bool: pixels of a pure object colour, or sharing their label with three of four neighbours."""
+    """(F, H, W) bool: pixels of a pure object colour, or sharing their label with 3 of 4 neighbours."""
     same = np.zeros(labels.shape, np.uint8)
     same[:, 1:] += labels[:, 1:] == labels[:, :-1]
     same[:, :-1] += labels[:, :-1] == labels[:, 1:]

@@ -1,0 +1,542 @@
+"""World prompts, English or Chinese, read back into scenes, with a record of what the text actually claimed.
+
+`parse_prompt` understands every caption `tessera.data.captions` writes and hand-written prompts in the same
+vocabulary ("A big red ball bouncing on the left, white background", "两个球在弹跳，镜头向左平移"). It returns
+a complete, valid `Scene` (what the text leaves open gets a default) and a `Stated` record, so a scorer checks
+a generated video only against what the prompt said.
+
+How it reads. Text is cut into tokens by greedy longest match against the lexicon of
+`tessera.data.vocabulary` (English word by word; Chinese character by character, as it has no spaces);
+fillers are known but dropped, and any leftover word fails the parse, naming it. Punctuation and joining words
+("and", "then", "，", "同时") end a clause. In a clause, colour, size and count words wait for the shape noun
+they modify; motion and place words attach to the clause's latest object (to its first one when they come
+before it, and to the previous clause's object when the clause names none). A noun whose colour was named
+before refers back to that object. Background tones and kinds, the camera and cuts belong to the whole scene.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+from tessera.data import vocabulary as vocab
+from tessera.data.world import COLOURS, DIRECTIONS, SIZES, Background, ObjectSpec, Scene, Shot
+
+_Token = tuple[str, Any, str]  # kind, value, the words it came from
+
+OBJECT_ATTRIBUTES = ("shape", "colour", "size", "motion", "x", "y")
+_BACKGROUND_TOKENS = {"tone", "bgkind", "bgword"}
+
+
+@dataclass(frozen=True)
+class Stated:
+    """What a prompt said, so a scorer checks only that.
+
+    objects: per scene object (same order), the ObjectSpec field names the text gave, among
+        OBJECT_ATTRIBUTES; "x" ("y") means the start place's third across (down) was named: "on the left"
+        states "x" only, "in the top left" both. Unstated fields hold defaults, not claims.
+    background: the Background field names the text gave, among "kind", "tone", "tone2".
+    camera: the text said what the camera does (in any shot).
+    cut: the text described cuts to later shots (each cut is a shot of `scene.shots`).
+    relations: (i, relation, j) object index pairs, relation in vocabulary.RELATIONS: "left_of", "right_of",
+        "above", "below" (start places) or "behind" (i passes behind j, which is nearer the viewer).
+    count: the number of objects, when the text counted them ("two balls", "三个物体"); else None.
+    """
+
+    objects: tuple[frozenset[str], ...]
+    background: frozenset[str] = frozenset()
+    camera: bool = False
+    cut: bool = False
+    relations: tuple[tuple[int, str, int], ...] = ()
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedPrompt:
+    scene: Scene
+    stated: Stated
+
+
+def parse_prompt(
+    text: str, *, height: int = 128, width: int = 128, fps: int = 8, num_frames: int = 17
+) -> ParsedPrompt:
+    """An English or Chinese world prompt as a complete scene and what it stated; ValueError if unreadable."""
+    tokens = _tokenize(text)
+    reader = _Reader()
+    clause: list[_Token] = []
+    for token in [*tokens, ("sep", None, "")]:
+        if token[0] == "sep":
+            reader.clause(clause)
+            clause = []
+        else:
+            clause.append(token)
+    reader.close()
+    if not reader.things:
+        raise ValueError(
+            f"no object in prompt {text!r}: name a shape ({', '.join(vocab.EN_SHAPES['circle'])}, ...)"
+        )
+    background, bg_stated = _background(tokens)
+    aspect = width / height
+    objects = _objects(reader.things, reader.relations, max(aspect, 1.0), max(1.0 / aspect, 1.0))
+    shots = _shots(reader.shots, objects, num_frames)
+    scene = Scene(height=height, width=width, fps=fps, objects=objects, background=background, shots=shots)
+    stated = Stated(
+        objects=tuple(frozenset(t.said) for t in reader.things),
+        background=bg_stated,
+        camera=any(s["camera"] for s in reader.shots),
+        cut=len(reader.shots) > 1,
+        relations=tuple(dict.fromkeys(reader.relations)),
+        count=len(reader.things) if reader.counted else None,
+    )
+    return ParsedPrompt(scene, stated)
+
+
+_EN_LONGEST = max(map(len, vocab.EN_LEXICON))
+_ZH_LONGEST = max(map(len, vocab.ZH_LEXICON))
+_PIECE = re.compile(r"([a-z0-9]+(?:['’-][a-z0-9]+)*)|([\u3400-\u9fff]+)|([,.;:!?，。；：！？、])|(\S)")
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    unknown: list[str] = []
+    run: list[tuple[str, str]] = []  # English words (split at hyphens) and the written word each came from
+    for word, han, stop, other in _PIECE.findall(text.lower()):
+        if word:
+            run += [(part, word) for part in re.split(r"['’-]", word)]
+            continue
+        _match_english(run, tokens, unknown)
+        run = []
+        if han:
+            _match_chinese(han, tokens, unknown)
+        elif stop:
+            tokens.append(("sep", None, stop))
+        elif other.isalnum():  # a letter of another script; other symbols (quotes, brackets) carry no meaning
+            unknown.append(other)
+    _match_english(run, tokens, unknown)
+    if unknown:
+        raise ValueError(
+            f"could not understand {', '.join(map(repr, dict.fromkeys(unknown)))} in prompt {text!r}"
+        )
+    return tokens
+
+
+def _match_english(run: list[tuple[str, str]], tokens: list[_Token], unknown: list[str]) -> None:
+    i = 0
+    while i < len(run):
+        for n in range(min(_EN_LONGEST, len(run) - i), 0, -1):
+            key = tuple(part for part, _ in run[i : i + n])
+            if key in vocab.EN_LEXICON:
+                tokens += [(kind, value, " ".join(key)) for kind, value in vocab.EN_LEXICON[key]]
+                i += n
+                break
+        else:
+            if not unknown or unknown[-1] != run[i][1]:  # report "purple-ish" once, as written
+                unknown.append(run[i][1])
+            i += 1
+
+
+def _match_chinese(han: str, tokens: list[_Token], unknown: list[str]) -> None:
+    i, bad = 0, ""
+    while i < len(han):
+        n = next(
+            (n for n in range(min(_ZH_LONGEST, len(han) - i), 0, -1) if han[i : i + n] in vocab.ZH_LEXICON), 0
+        )
+        if not n:
+            bad += han[i]  # neighbouring unknown characters are reported together, as one word
+            i += 1
+            continue
+        if bad:
+            unknown.append(bad)
+            bad = ""
+        tokens += [(kind, value, han[i : i + n]) for kind, value in vocab.ZH_LEXICON[han[i : i + n]]]
+        i += n
+    if bad:
+        unknown.append(bad)
+
+
+# ---- reading tokens into objects, relations and shots
+
+
+@dataclass
+class _Thing:
+    said: dict[str, Any] = field(default_factory=dict)  # ObjectSpec field -> value; x, y hold third names
+    placeholder: bool = False  # counted ("three shapes: ...") and waiting for its description
+
+
+@dataclass
+class _Clause:
+    before: list[int]  # the objects the previous clause was about ("它", "it" refer to them)
+    mods: dict[str, tuple[Any, str]]  # colour, size, count, det words waiting for their noun
+    pending: list[_Token]  # motion and place words said before the clause's first noun
+    groups: list[list[int]] = field(default_factory=list)  # the nouns of this clause, in order
+    go: str | None = None  # a movement verb waiting for its direction ("moves ... left")
+    rel: tuple[str, str] | None = None  # a relation waiting for its second noun ("... left of ...")
+    focus: bool = False  # the next noun is what a close-up shows, not a new subject
+    last: str = ""  # the kind of the previous token
+
+
+_SIDES = {
+    ("left", None): "left_of",
+    ("right", None): "right_of",
+    (None, "top"): "above",
+    (None, "bottom"): "below",
+}
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.things: list[_Thing] = []
+        self.relations: list[tuple[int, str, int]] = []
+        self.counted = False
+        self.subject: list[int] = []
+        self.carry: tuple[dict[str, tuple[Any, str]], list[_Token]] = ({}, [])  # said before any noun
+        self.shots: list[dict[str, Any]] = [{"cut": None, "camera": None, "focus": None}]
+
+    def clause(self, tokens: list[_Token]) -> None:
+        c = _Clause(self.subject, *self.carry)
+        self.carry = ({}, [])
+        for i, (kind, value, word) in enumerate(tokens):
+            if kind in ("det", "count", "size", "colour"):
+                if kind != "det" and c.mods.get(kind, (value,))[0] != value:
+                    raise ValueError(f"conflicting {kind} words {c.mods[kind][1]!r} and {word!r}")
+                c.mods[kind] = (value, word)
+            elif kind == "shape":
+                self.noun(c, value)
+            elif kind in ("motion", "dir", "go", "way", "place"):
+                if c.groups:
+                    self.attribute(c, c.groups[-1], (kind, value, word))
+                else:
+                    c.pending.append((kind, value, word))
+            elif kind == "rel":
+                rest = {k for k, _, _ in tokens[i + 1 :]}
+                if "shape" in rest or not rest & _BACKGROUND_TOKENS:  # else it places the background's ground
+                    c.rel = (value, word)
+            elif kind == "rel_after":
+                nouns = [c.before, *c.groups] if c.before else c.groups
+                if len(nouns) < 2:
+                    raise ValueError(f"{word!r} needs two objects before it")
+                self.relate(nouns[-2], value, nouns[-1], word)
+            elif kind in ("camera", "cut", "focus"):
+                self.shot_word(c, kind, value, word)
+            c.last = kind
+        self.finish(c)
+
+    def noun(self, c: _Clause, shape: str | None) -> None:
+        mods, c.mods = {k: v for k, (v, _) in c.mods.items()}, {}
+        group = self.resolve(mods, shape)
+        if c.focus:
+            self.shots[-1]["focus"] = group[0]
+            c.focus = False
+            return
+        if c.rel:
+            self.relate((c.groups or [c.before])[-1], c.rel[0], group, c.rel[1])
+            c.rel = None
+        c.groups.append(group)
+        self.subject = group
+        pending, c.pending = c.pending, []
+        for token in pending:
+            self.attribute(c, group, token)
+
+    def resolve(self, mods: dict[str, Any], shape: str | None) -> list[int]:
+        """The objects a noun names: ones named before (same colour, or "the" + unique shape) or new ones."""
+        count = mods.get("count")
+        self.counted |= count is not None
+        said = {k: mods[k] for k in ("colour", "size") if k in mods} | ({"shape": shape} if shape else {})
+        if count in (None, 1):
+            same = self.find(said, definite=mods.get("det") == "the")
+            if same is not None:
+                return [same]
+        if not said:  # "three shapes", "an object": their description may follow
+            return [self.add(_Thing(placeholder=True)) for _ in range(count or 1)]
+        return [self.claim(dict(said)) for _ in range(count or 1)]
+
+    def find(self, said: dict[str, Any], definite: bool) -> int | None:
+        if "colour" in said:
+            matches = [i for i, t in enumerate(self.things) if t.said.get("colour") == said["colour"]]
+        elif definite:  # "the ball": the one ball named so far
+            matches = [
+                i for i, t in enumerate(self.things) if said.get("shape") in (None, t.said.get("shape"))
+            ]
+        else:
+            return None
+        if len(matches) != 1:
+            return None
+        thing = self.things[matches[0]]
+        clash = {k: (thing.said[k], v) for k, v in said.items() if thing.said.get(k, v) != v}
+        if clash and "colour" in said:
+            raise ValueError(f"two {said['colour']} objects ({clash}): each object needs its own colour")
+        if clash:
+            return None
+        thing.said.update(said)
+        return matches[0]
+
+    def claim(self, said: dict[str, Any]) -> int:
+        for i, t in enumerate(self.things):
+            if t.placeholder and not t.said:
+                t.said = said
+                return i
+        return self.add(_Thing(said))
+
+    def add(self, thing: _Thing) -> int:
+        self.things.append(thing)
+        if len(self.things) > 4:
+            raise ValueError(f"a scene has 1 to 4 objects; the prompt describes {len(self.things)} or more")
+        return len(self.things) - 1
+
+    def attribute(self, c: _Clause, group: list[int], token: _Token) -> None:
+        kind, value, word = token
+        if kind in ("way", "place") and c.last == "shape" and len(c.groups) >= 2 and value in _SIDES:
+            self.relate(c.groups[-2], _SIDES[value], group, word)  # 红球在蓝方块左边: a relation, not a place
+            return
+        if kind == "go":
+            if not any(self.things[i].said.get("motion") in DIRECTIONS for i in group):
+                c.go = word  # 向左移动 names the direction first; "moves left" after
+            return
+        if kind == "way" and c.go:
+            kind, value, c.go = "dir", _direction(value, c.go), None
+        for i in group:
+            if kind in ("motion", "dir"):
+                self.set(i, "motion", value, word)
+            else:
+                for key, third in zip("xy", value, strict=True):
+                    if third:
+                        self.set(i, key, third, word)
+        if kind == "dir":
+            c.go = None
+
+    def set(self, i: int, key: str, value: Any, word: str) -> None:
+        old = self.things[i].said.setdefault(key, value)
+        if old != value:
+            raise ValueError(f"conflicting {key} for one object: {old!r} and {value!r} (from {word!r})")
+
+    def relate(self, before: list[int], rel: str, after: list[int], word: str) -> None:
+        if not before:
+            raise ValueError(f"{word!r} needs an object before it")
+        if rel == "in_front_of":
+            before, rel, after = after, "behind", before
+        for i in before:
+            for j in after:
+                if i == j:
+                    raise ValueError(f"{word!r} relates an object to itself")
+                self.relations.append((i, rel, j))
+
+    def shot_word(self, c: _Clause, kind: str, value: Any, word: str) -> None:
+        if kind == "cut":
+            self.shots.append({"cut": value, "camera": None, "focus": None})
+        elif kind == "focus":
+            c.focus = True
+        elif self.shots[-1]["camera"] not in (None, value):
+            raise ValueError(f"conflicting camera moves {self.shots[-1]['camera']!r} and {value!r}")
+        else:
+            self.shots[-1]["camera"] = value
+
+    def finish(self, c: _Clause) -> None:
+        target = c.groups[-1] if c.groups else c.before
+        if c.pending and not target:
+            self.carry = ({}, c.pending)  # "On the left, a red ball bounces": the object comes next
+        for token in c.pending if target else []:
+            self.attribute(c, target, token)
+        leftover = {k: v for k, v in c.mods.items() if k != "det"}
+        if leftover and c.groups:
+            self.describe(c.groups[-1], leftover)  # "the ball is red"
+        elif leftover:
+            self.carry = (leftover, self.carry[1])  # "a big, red ball" or a trailing "..., red"
+        if c.go:
+            raise ValueError(f"{c.go!r} needs a direction, e.g. 'moves left' or 'drifts up and to the right'")
+        if c.rel:
+            raise ValueError(f"{c.rel[1]!r} needs an object after it")
+        if c.focus:
+            raise ValueError("a close-up 'of' what? name an object after it")
+
+    def describe(self, group: list[int], mods: dict[str, tuple[Any, str]]) -> None:
+        for kind, (value, word) in mods.items():
+            if kind == "count":
+                raise ValueError(f"{word!r} counts no noun: say e.g. 'two balls'")
+            for i in group:
+                self.set(i, kind, value, word)
+
+    def close(self) -> None:
+        if self.subject:  # modifiers left at the end ("a ball, red") describe the last object
+            self.describe(self.subject, self.carry[0])
+
+
+def _direction(where: tuple[str | None, str | None], verb: str) -> str:
+    h, v = where
+    parts = [{"top": "up", "bottom": "down"}.get(v or ""), {"left": "left", "right": "right"}.get(h or "")]
+    if not any(parts):
+        raise ValueError(f"{verb!r} needs a direction (left, right, up, down or between), not the centre")
+    return "-".join(p for p in parts if p)
+
+
+# ---- the scene: background, layout, shots
+
+_CENTRES = {"left": 1 / 6, "centre": 0.5, "right": 5 / 6, "top": 1 / 6, "middle": 0.5, "bottom": 5 / 6}
+_AXIS_ORDER = {"left_of": (0, False), "right_of": (0, True), "above": (1, False), "below": (1, True)}
+
+
+def _background(tokens: list[_Token]) -> tuple[Background, frozenset[str]]:
+    kinds, tones, ground_tones = [], [], []
+    for i, (kind, value, word) in enumerate(tokens):
+        prev = tokens[i - 1][:2] if i else ("", None)
+        nxt = tokens[i + 1][:2] if i + 1 < len(tokens) else ("", None)
+        if kind == "tone":
+            if nxt[0] in ("shape", "size"):
+                raise ValueError(
+                    f"{word!r} is a background tone, not an object colour; colours: {', '.join(COLOURS)}"
+                )
+            # "a soil ground", "地面是土色的": the tone next to the ground word is the ground's (tone2)
+            (ground_tones if ("bgkind", "ground") in (prev, nxt) else tones).append(value)
+        elif kind == "colour" and nxt[0] in ("bgword", "bgkind"):
+            tone_names = ", ".join(vocab.EN_TONES)
+            raise ValueError(f"{word!r} is an object colour, not a background tone; tones: {tone_names}")
+        elif kind == "bgkind":
+            kinds.append(value)
+    if len(set(kinds)) > 1:
+        raise ValueError(f"conflicting background kinds: {', '.join(dict.fromkeys(kinds))}")
+    kind = kinds[0] if kinds else "solid" if tones or ground_tones else None
+    if kind == "ground" and ground_tones:
+        named = {"tone2": ground_tones[0]} | ({"tone": tones[0]} if tones else {})
+        extra = tones[1:] + ground_tones[1:]
+    else:
+        slots = ("tone",) if kind == "solid" else ("tone", "tone2")
+        named = dict(zip(slots, tones + ground_tones, strict=False))  # the rest are `extra`
+        extra = (tones + ground_tones)[len(slots) :]
+    if extra:
+        raise ValueError(
+            f"too many background tones for a {kind} background: {', '.join(tones + ground_tones)}; "
+            f"two tones need a kind: {', '.join(k for k in vocab.EN_KINDS if k != 'solid')}"
+        )
+    return Background(kind or "solid", **named), frozenset(named) | ({"kind"} if kind else set())
+
+
+def _objects(things: list[_Thing], relations: list, wu: float, hu: float) -> tuple[ObjectSpec, ...]:
+    spare = iter(c for c in COLOURS if c not in {t.said.get("colour") for t in things})
+    motions = [t.said.get("motion", "still") for t in things]
+    for i, rel, j in relations:
+        if rel == "behind" and "motion" not in things[i].said:  # passing behind is a sideways move
+            right_of = _CENTRES.get(things[i].said.get("x"), 0) > _CENTRES.get(things[j].said.get("x"), 1)
+            motions[i] = "left" if right_of else "right"
+    radii = [SIZES[t.said.get("size", "medium")] for t in things]
+    places = _layout(things, motions, radii, relations, wu, hu)
+    depths = _rank(len(things), [(i, j) for i, rel, j in relations if rel == "behind"])
+    order = sorted(range(len(things)), key=lambda i: (depths[i], i))  # nearer later: distinct depths
+    return tuple(
+        ObjectSpec(
+            shape=t.said.get("shape", "circle"),
+            colour=t.said.get("colour") or next(spare),
+            size=t.said.get("size", "medium"),
+            motion=motions[i],
+            x=round(places[i][0], 3),
+            y=round(places[i][1], 3),
+            depth=order.index(i),
+        )
+        for i, t in enumerate(things)
+    )
+
+
+def _layout(things, motions, radii, relations, wu, hu) -> list[list[float]]:
+    """Start places: stated thirds at their centres, the rest spread out; then kept apart and in order."""
+    n = len(things)
+    orders: dict[int, list[tuple[int, int]]] = {0: [], 1: []}  # (a, b): a's coordinate is the smaller
+    for i, rel, j in relations:
+        if rel in _AXIS_ORDER:
+            axis, swap = _AXIS_ORDER[rel]
+            orders[axis].append((j, i) if swap else (i, j))
+    places = [[0.5, 0.5] for _ in range(n)]
+    bounds = [
+        [(r / wu + 0.01, 1 - r / wu - 0.01), (r / hu + 0.01, 1 - r / hu - 0.01)] for r in radii
+    ]  # on canvas
+    for axis, key in enumerate("xy"):
+        rank, lean = _rank(n, orders[axis]), [_lean(m, axis) for m in motions]
+        related = {i for pair in orders[axis] for i in pair}
+        unsaid = [i for i in range(n) if key not in things[i].said]
+        free = sorted(unsaid, key=lambda i: (rank[i], -lean[i], i))
+        for slot, i in enumerate(free):
+            if axis == 0:  # side by side, movers to the right starting on the left
+                places[i][0] = (slot + 0.5) / len(free) if len(free) > 1 else 0.5 - 0.25 * lean[i]
+            else:  # mid-height, fallers high, risers low
+                places[i][1] = (rank[i] + 0.5) / (max(rank) + 1) if i in related else 0.5 - 0.25 * lean[i]
+        for i, t in enumerate(things):
+            if key in t.said:
+                centre, (lo, hi) = _CENTRES[t.said[key]], bounds[i][axis]
+                places[i][axis], bounds[i][axis] = centre, (max(lo, centre - 0.15), min(hi, centre + 0.15))
+    behind = {(i, j) for i, rel, j in relations if rel == "behind"}
+    for i, j in behind:  # the mover starts on one side, at the cover's height
+        if "x" not in things[j].said:
+            places[j][0] = 0.5
+        if "x" not in things[i].said:
+            places[i][0] = 0.12 if DIRECTIONS.get(motions[i], (0, 0))[0] >= 0 else 0.88
+        if "y" not in things[i].said:
+            places[i][1] = places[j][1]
+    for place, bound in zip(places, bounds, strict=True):
+        place[:] = [min(max(p, lo), hi) for p, (lo, hi) in zip(place, bound, strict=True)]
+    _separate(places, bounds, orders, radii, behind, wu, hu)
+    return places
+
+
+def _separate(places, bounds, orders, radii, behind, wu, hu) -> None:
+    """Nudge start places, within their thirds, until stated relations hold and objects do not overlap."""
+    for _ in range(20):
+        moved = False
+        for axis in (0, 1):
+            for a, b in orders[axis]:
+                moved |= _push(places, bounds, a, b, axis, vocab.CLEAR_GAP + 0.01)
+        for a, b in combinations(range(len(places)), 2):
+            need = radii[a] + radii[b] + 0.02  # units
+            dx, dy = abs(places[a][0] - places[b][0]) * wu, abs(places[a][1] - places[b][1]) * hu
+            if max(dx, dy) >= need - 1e-9 or {(a, b), (b, a)} & behind:  # apart, or meant to cross
+                continue
+            lo, hi = sorted((a, b), key=lambda i: places[i][0])
+            _push(places, bounds, lo, hi, 0, need / wu)
+            if (
+                abs(places[a][0] - places[b][0]) * wu < need - 1e-9
+            ):  # no room side by side: one above the other
+                lo, hi = sorted((a, b), key=lambda i: places[i][1])
+                _push(places, bounds, lo, hi, 1, need / hu)
+            moved = True
+        if not moved:
+            return
+
+
+def _push(places, bounds, a: int, b: int, axis: int, gap: float) -> bool:
+    """Move a and b apart along an axis until b is `gap` past a, within bounds; False if neither can move."""
+    short = gap - (places[b][axis] - places[a][axis])
+    if short <= 1e-9:
+        return False
+    before = (places[a][axis], places[b][axis])
+    places[a][axis] = max(bounds[a][axis][0], places[a][axis] - short / 2)
+    places[b][axis] = min(bounds[b][axis][1], places[b][axis] + short / 2)
+    return (places[a][axis], places[b][axis]) != before
+
+
+def _rank(n: int, pairs: list[tuple[int, int]]) -> list[int]:
+    """For pairs (a, b) meaning a before b: each index's longest chain of predecessors."""
+    rank = [0] * n
+    for _ in range(n):
+        for a, b in pairs:
+            rank[b] = max(rank[b], min(rank[a] + 1, n))  # capped: a contradictory cycle must not grow forever
+    return rank
+
+
+def _lean(motion: str, axis: int) -> int:
+    """+1 if the motion heads right (axis 0) or down (axis 1), -1 if the other way, else 0."""
+    step = DIRECTIONS.get(motion, (0.0, 1.0 if motion in ("bounce", "fall") else 0.0))[axis]
+    return (step > 0) - (step < 0)
+
+
+def _shots(specs: list[dict[str, Any]], objects: tuple[ObjectSpec, ...], num_frames: int) -> tuple[Shot, ...]:
+    k = len(specs)
+    if num_frames < k:
+        raise ValueError(f"the prompt describes {k} shots but num_frames={num_frames}")
+    lengths = [num_frames // k] * (k - 1) + [num_frames - num_frames // k * (k - 1)]
+    shots = []
+    for spec, length in zip(specs, lengths, strict=True):
+        zoom, (cx, cy) = vocab.CUT_ZOOMS[spec["cut"] or "same"], (0.5, 0.5)
+        if spec["focus"] is not None and zoom > 1:
+            focus = objects[spec["focus"]]
+            cx, cy = vocab.frame_on(focus.x, focus.y, zoom)
+        camera = spec["camera"] or "still"
+        shots.append(Shot(length, camera=camera, zoom=zoom, cx=round(cx, 3), cy=round(cy, 3)))
+    return tuple(shots)

@@ -1,0 +1,506 @@
+"""The words of world prompts, English and Chinese: the phrases captions write and the lexicon prompts read.
+
+`tessera.data.captions` writes scenes with the phrase tables (EN_*, ZH_*; each tuple holds synonyms it may
+choose from). `tessera.data.prompts` reads with EN_LEXICON and ZH_LEXICON, built from the same tables plus
+words people write that captions never use, so a phrase added to a table is understood at once.
+
+A lexicon maps a phrase (English: a tuple of lower-case words; Chinese: a string) to the tokens it stands
+for, each a (kind, value) pair; an empty tuple marks a known filler that carries nothing ("the", "的").
+
+  det        "a" or "the"                     count      1 to 4 ("two", 两个)
+  colour, tone, size, shape                   the world's names; shape None is a generic noun ("object")
+  motion     a MOTIONS name but directions    dir        a DIRECTIONS name ("leftward", 向左)
+  go         a verb that needs a direction ("moves"; 移动 after its direction)
+  place      (x third, y third), either None ("in the top left", "on the left")
+  way        a place that is a direction after a go verb ("moves to the left") and a place otherwise
+  rel        a relation said between its two objects ("left of", "behind", "in_front_of")
+  rel_after  a relation said after both objects (的左边, 后面穿过)
+  camera     a CAMERAS name                   cut        a CUT_ZOOMS name: the start of a new shot
+  focus      the next noun is what the close-up shows
+  bgkind     a BACKGROUNDS name               bgword     "background", 背景
+  sep        the end of a clause ("and", "then", "，", "然后")
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tessera.data.world import COLOURS
+
+THIRDS = (("left", "centre", "right"), ("top", "middle", "bottom"))  # names of the thirds of x, then of y
+RELATIONS = ("left_of", "right_of", "above", "below", "behind")
+INVERSE = {"left_of": "right_of", "right_of": "left_of", "above": "below", "below": "above"}
+CLEAR_GAP = 0.2  # fraction of the canvas: start places further apart than this are told apart in words
+CUT_ZOOMS = {"close": 1.6, "wide": 0.75, "same": 1.0}  # the framing a cut goes to, by the words used for it
+
+# ---- English phrase tables
+EN_SHAPES = {
+    "circle": ("circle", "ball", "disc"),
+    "square": ("square", "box", "block"),
+    "triangle": ("triangle",),
+    "star": ("star",),
+    "ring": ("ring", "donut", "hoop"),
+}
+EN_SIZES = {"small": ("small", "little"), "medium": ("medium-sized", "medium"), "large": ("large", "big")}
+EN_TONES = {
+    "white": ("white",),
+    "light grey": ("light grey",),
+    "cream": ("cream",),
+    "sky": ("sky blue",),
+    "sand": ("sand", "sandy"),
+    "dark grey": ("dark grey",),
+    "navy": ("navy", "navy blue"),
+    "black": ("black",),
+    "soil": ("soil", "brown"),
+    "moss": ("moss green",),
+}
+EN_MOTIONS = {  # every motion but the directions, which are a verb from EN_GO and a phrase from EN_DIRECTIONS
+    "still": ("stays still", "sits still", "stays in place", "rests in place"),
+    "bounce": ("bounces", "bounces on the floor", "bounces up and down"),
+    "fall": ("falls", "falls to the ground", "drops to the floor"),
+    "circle": ("circles around", "moves in a circle", "goes round in a circle"),
+    "grow": ("grows", "grows larger", "gets bigger"),
+    "shrink": ("shrinks", "gets smaller", "shrinks down"),
+    "spin": ("spins", "rotates", "spins in place", "turns in place"),
+}
+EN_GO = ("moves", "slides", "drifts", "glides", "travels")
+EN_DIRECTIONS = {
+    "left": ("left", "to the left", "leftward"),
+    "right": ("right", "to the right", "rightward"),
+    "up": ("up", "upward"),
+    "down": ("down", "downward"),
+    "up-left": ("up and to the left", "towards the top left"),
+    "up-right": ("up and to the right", "towards the top right"),
+    "down-left": ("down and to the left", "towards the bottom left"),
+    "down-right": ("down and to the right", "towards the bottom right"),
+}
+# Third person -> (base, -ing, ...): captions use "moving left" as well as "moves left", and parsing accepts
+# all forms ("two balls bounce").
+EN_VERB_FORMS = {
+    "stays": ("stay", "staying"),
+    "sits": ("sit", "sitting"),
+    "rests": ("rest", "resting"),
+    "bounces": ("bounce", "bouncing"),
+    "falls": ("fall", "falling"),
+    "drops": ("drop", "dropping"),
+    "circles": ("circle", "circling"),
+    "moves": ("move", "moving"),
+    "goes": ("go", "going"),
+    "grows": ("grow", "growing"),
+    "gets": ("get", "getting"),
+    "shrinks": ("shrink", "shrinking"),
+    "spins": ("spin", "spinning"),
+    "rotates": ("rotate", "rotating"),
+    "turns": ("turn", "turning"),
+    "slides": ("slide", "sliding"),
+    "drifts": ("drift", "drifting"),
+    "glides": ("glide", "gliding"),
+    "travels": ("travel", "travelling", "traveling"),
+    "pans": ("pan", "panning"),
+    "zooms": ("zoom", "zooming"),
+    "pushes": ("push", "pushing"),
+    "pulls": ("pull", "pulling"),
+    "passes": ("pass", "passing"),
+    "cuts": ("cut", "cutting"),
+    "switches": ("switch", "switching"),
+    "comes": ("come", "coming"),
+    "orbits": ("orbit", "orbiting"),
+    "expands": ("expand", "expanding"),
+    "emerges": ("emerge", "emerging"),
+}
+EN_PLACES = {  # said as "in the <core>" or "at the <core>"
+    ("left", "top"): ("top left", "upper left", "top left corner"),
+    ("centre", "top"): ("top centre", "top middle"),
+    ("right", "top"): ("top right", "upper right", "top right corner"),
+    ("left", "middle"): ("middle left", "centre left"),
+    ("centre", "middle"): ("centre", "middle"),
+    ("right", "middle"): ("middle right", "centre right"),
+    ("left", "bottom"): ("bottom left", "lower left", "bottom left corner"),
+    ("centre", "bottom"): ("bottom centre", "bottom middle"),
+    ("right", "bottom"): ("bottom right", "lower right", "bottom right corner"),
+}
+EN_RELATIONS = {
+    "left_of": ("to the left of", "left of"),
+    "right_of": ("to the right of", "right of"),
+    "above": ("above",),
+    "below": ("below", "beneath"),
+}
+EN_CAMERA_MOVES = {  # said after "the camera"
+    "still": ("is still", "stays still", "does not move"),
+    "pan-left": ("pans left", "pans to the left"),
+    "pan-right": ("pans right", "pans to the right"),
+    "zoom-in": ("zooms in", "pushes in"),
+    "zoom-out": ("zooms out", "pulls back"),
+}
+EN_CUTS = {
+    "close": ("a close-up", "a closer view"),
+    "wide": ("a wide shot", "a wider view"),
+    "same": ("another view",),
+}
+EN_COUNTS = {1: ("a single", "one"), 2: ("two",), 3: ("three",), 4: ("four",)}
+EN_KINDS = {  # background kind words, for the parser; the templates below use them
+    "solid": ("plain", "solid"),
+    "gradient": ("gradient",),
+    "stripes": ("stripes", "striped"),
+    "checker": ("checkerboard", "checkered"),
+    "ground": ("ground", "ground line"),
+}
+EN_BACKGROUNDS = {  # detailed: kind and tones
+    "solid": ("on a {t} background", "against a plain {t} backdrop"),
+    "gradient": ("on a gradient from {t} to {t2}", "on a {t} to {t2} gradient"),
+    "stripes": ("on {t} and {t2} stripes", "on a striped background of {t} and {t2}"),
+    "checker": ("on a {t} and {t2} checkerboard", "on a checkered background of {t} and {t2}"),
+    "ground": ("on a {t} background above a {t2} ground line", "above a {t2} ground, against a {t} backdrop"),
+}
+EN_BACKGROUND_KINDS = {  # medium: the kind (and the tone of a plain background, which is all it has)
+    "solid": ("on a {t} background", "on plain {t}"),
+    "gradient": ("on a gradient background", "on a gradient"),
+    "stripes": ("on a striped background", "on stripes"),
+    "checker": ("on a checkerboard", "on a checkered background"),
+    "ground": ("above a ground line", "above the ground"),
+}
+
+# ---- Chinese phrase tables
+ZH_COLOURS = {
+    "red": "红色",
+    "orange": "橙色",
+    "yellow": "黄色",
+    "green": "绿色",
+    "cyan": "青色",
+    "blue": "蓝色",
+    "purple": "紫色",
+    "pink": "粉色",
+}
+ZH_TONES = {
+    "white": ("白色",),
+    "light grey": ("浅灰色",),
+    "cream": ("米色",),
+    "sky": ("天蓝色",),
+    "sand": ("沙色",),
+    "dark grey": ("深灰色",),
+    "navy": ("藏青色",),
+    "black": ("黑色",),
+    "soil": ("土色", "棕色"),
+    "moss": ("苔绿色",),
+}
+ZH_SHAPES = {
+    "circle": ("圆", "球", "圆形"),
+    "square": ("正方形", "方块"),
+    "triangle": ("三角形",),
+    "star": ("星星", "五角星"),
+    "ring": ("圆环", "环"),
+}
+ZH_SIZES = {"small": "小", "medium": "中等大小", "large": "大"}
+ZH_MOTIONS = {
+    "still": ("静止不动", "一动不动", "停在原地"),
+    "bounce": ("弹跳", "上下弹跳", "弹来弹去"),
+    "fall": ("落下", "掉落", "落到地上"),
+    "circle": ("转圈", "绕圈", "做圆周运动"),
+    "grow": ("变大", "逐渐变大", "越变越大"),
+    "shrink": ("变小", "逐渐变小", "越变越小"),
+    "spin": ("旋转", "原地旋转", "自转"),
+}
+ZH_TOWARD = ("向", "往", "朝")  # a direction is toward + where + a verb from ZH_GO: 向左上方移动
+ZH_GO = ("移动", "滑动", "飘动")
+ZH_DIRECTIONS = {
+    "left": ("左",),
+    "right": ("右",),
+    "up": ("上",),
+    "down": ("下",),
+    "up-left": ("左上方",),
+    "up-right": ("右上方",),
+    "down-left": ("左下方",),
+    "down-right": ("右下方",),
+}
+ZH_PLACES = {
+    ("left", "top"): ("左上方", "左上角"),
+    ("centre", "top"): ("顶部中间", "上方中间"),
+    ("right", "top"): ("右上方", "右上角"),
+    ("left", "middle"): ("左侧中部", "左边中间"),
+    ("centre", "middle"): ("正中间", "中央"),
+    ("right", "middle"): ("右侧中部", "右边中间"),
+    ("left", "bottom"): ("左下方", "左下角"),
+    ("centre", "bottom"): ("底部中间", "下方中间"),
+    ("right", "bottom"): ("右下方", "右下角"),
+}
+ZH_RELATIONS = {  # said after both objects: 红色的球在蓝色方块的左边
+    "left_of": ("的左边", "的左侧"),
+    "right_of": ("的右边", "的右侧"),
+    "above": ("的上方", "的上面"),
+    "below": ("的下方", "的下面"),
+}
+ZH_CAMERA_MOVES = {  # said after 镜头
+    "still": ("固定不动", "保持静止"),
+    "pan-left": ("向左平移",),
+    "pan-right": ("向右平移",),
+    "zoom-in": ("推近", "拉近"),
+    "zoom-out": ("拉远",),
+}
+ZH_CUTS = {"close": ("特写", "近景"), "wide": ("远景", "全景"), "same": ("另一个镜头",)}
+ZH_COUNTS = {1: "只有一个", 2: "两个", 3: "三个", 4: "四个"}
+ZH_KINDS = {
+    "solid": ("纯色",),
+    "gradient": ("渐变",),
+    "stripes": ("条纹",),
+    "checker": ("棋盘格",),
+    "ground": ("地面",),
+}
+ZH_BACKGROUNDS = {
+    "solid": ("背景是{t}", "{t}的背景"),
+    "gradient": ("背景是从{t}到{t2}的渐变", "{t}到{t2}的渐变背景"),
+    "stripes": ("背景是{t}和{t2}相间的条纹", "{t}和{t2}的条纹背景"),
+    "checker": ("背景是{t}和{t2}的棋盘格", "{t}和{t2}相间的棋盘格背景"),
+    "ground": ("背景是{t}，地面是{t2}", "{t}的背景，{t2}的地面"),
+}
+ZH_BACKGROUND_KINDS = {
+    "solid": ("{t}背景",),
+    "gradient": ("渐变背景",),
+    "stripes": ("条纹背景",),
+    "checker": ("棋盘格背景",),
+    "ground": ("带地面的背景",),
+}
+
+
+def frame_on(x: float, y: float, zoom: float) -> tuple[float, float]:
+    """The centre of a close-up on a start place, kept inside the canvas as the world frames it."""
+    half = 0.5 / zoom
+    return min(max(x, half), 1 - half), min(max(y, half), 1 - half)
+
+
+# ---- what people write beyond the tables
+
+EN_FILLERS = (  # space-separated words
+    "with on in at of is are it its they this there here video clip footage animation shows showing "
+    "from to into onto by over across along starting starts start begins also slowly quickly gently "
+    "steadily smoothly sits appears located placed against scene frame screen canvas picture image "
+    "camera view shot which that who where we see just very diagonally towards toward halfway "
+    "through throughout"
+)
+EN_SEPARATORS = ("and", "then", "while", "whilst", "as", "meanwhile")
+EN_EXTRA = {  # words people write that captions never use
+    "colour": {"purple": ("violet",), "cyan": ("turquoise", "aqua")},
+    "tone": {
+        "light grey": ("light gray", "grey", "gray"),
+        "dark grey": ("dark gray",),
+        "cream": ("beige",),
+        "sky": ("sky", "light blue"),
+        "navy": ("dark blue",),
+        "soil": ("earth", "dirt"),
+        "sand": ("tan",),
+        "moss": ("moss", "olive"),
+    },
+    "shape": {"circle": ("disk", "dot"), "ring": ("doughnut",)},
+    "size": {"small": ("tiny",), "medium": ("mid sized", "average sized"), "large": ("huge", "giant")},
+    "rel": {"below": ("under", "underneath")},
+    "bgkind": {"checker": ("chequered", "checker"), "stripes": ("stripy",), "ground": ("floor",)},
+    "motion": {
+        "still": (
+            "still",
+            "stationary",
+            "motionless",
+            "static",
+            "does not move",
+            "doesn't move",
+            "not moving",
+            "stands still",
+            "stays put",
+        ),
+        "fall": ("falls down", "drops", "drops down", "falls to the floor"),
+        "circle": ("orbits", "circling", "moves in circles", "goes around in a circle", "goes in a circle"),
+        "grow": ("expands", "gets larger", "grows bigger"),
+        "shrink": ("contracts", "gets smaller"),
+        "spin": ("twirls", "spins around", "rotates in place"),
+    },
+    "dir": {
+        "left": ("leftwards",),
+        "right": ("rightwards",),
+        "up": ("upwards",),
+        "down": ("downwards",),
+        "up-left": ("up left", "up and left"),
+        "up-right": ("up right", "up and right"),
+        "down-left": ("down left", "down and left"),
+        "down-right": ("down right", "down and right"),
+    },
+}
+EN_PARTIAL_PLACES = {
+    ("left", None): ("left", "left side", "left hand side", "left edge"),
+    ("right", None): ("right", "right side", "right hand side", "right edge"),
+    (None, "top"): ("top", "top edge", "upper part"),
+    (None, "bottom"): ("bottom", "bottom edge", "lower part"),
+}
+ZH_FILLERS = (  # space-separated words
+    "的 在 着 了 地 正在 画面 画面中 画面里 画面的 视频 视频中 视频里 一段 有 是 它 它们 并 也 从 到 位于 "
+    "出发 相间 再 个 带 镜头 不停地 一直 慢慢 缓缓 开始 可以看到 只见"
+)
+ZH_SEPARATORS = ("和", "与", "以及", "同时", "然后", "接着", "随后", "并且", "而")
+ZH_EXTRA = {
+    "colour": {
+        "red": ("红",),
+        "orange": ("橙",),
+        "yellow": ("黄",),
+        "green": ("绿",),
+        "cyan": ("青",),
+        "blue": ("蓝",),
+        "purple": ("紫",),
+        "pink": ("粉", "粉红色"),
+    },
+    "tone": {
+        "white": ("白",),
+        "black": ("黑",),
+        "light grey": ("灰色", "浅灰"),
+        "dark grey": ("深灰",),
+        "sky": ("浅蓝色",),
+        "navy": ("深蓝色",),
+        "moss": ("墨绿色",),
+    },
+    "shape": {"circle": ("圆盘", "圆球"), "triangle": ("三角",), "star": ("星形", "星"), "ring": ("环形",)},
+    "size": {"small": ("较小",), "medium": ("中等", "中号"), "large": ("较大", "大号")},
+    "motion": {
+        "still": ("静止", "不动", "保持不动"),
+        "bounce": ("跳动", "蹦跳"),
+        "fall": ("下落", "掉下来"),
+        "circle": ("绕着圈移动", "画圈"),
+        "grow": ("长大", "放大"),
+        "shrink": ("缩小",),
+        "spin": ("转动",),
+    },
+}
+ZH_DIR_WORDS = {  # what may follow 向/往/朝
+    "left": ("左", "左边", "左侧"),
+    "right": ("右", "右边", "右侧"),
+    "up": ("上", "上方", "上面"),
+    "down": ("下", "下方", "下面"),
+    "up-left": ("左上", "左上方", "左上角"),
+    "up-right": ("右上", "右上方", "右上角"),
+    "down-left": ("左下", "左下方", "左下角"),
+    "down-right": ("右下", "右下方", "右下角"),
+}
+ZH_PARTIAL_PLACES = {
+    ("left", None): ("左边", "左侧"),
+    ("right", None): ("右边", "右侧"),
+    (None, "top"): ("上方", "顶部"),
+    (None, "bottom"): ("下方", "底部"),
+    ("centre", "middle"): ("中间", "正中央"),
+}
+
+
+def _words(phrase: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9]+", phrase.lower()))
+
+
+def _verb_forms(phrase: str) -> list[str]:
+    first, _, rest = phrase.partition(" ")
+    return [f"{form} {rest}".strip() for form in (first, *EN_VERB_FORMS.get(first, ()))]
+
+
+def _plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith(("x", "s")) else "s")
+
+
+def _english_lexicon() -> dict[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    lex: dict[tuple[str, ...], tuple[tuple[str, Any], ...]] = {}
+
+    def add(phrases, *tokens: tuple[str, Any], verbs: bool = False) -> None:
+        for phrase in phrases:
+            for form in _verb_forms(phrase) if verbs else [phrase]:
+                lex[_words(form)] = tokens
+
+    add(EN_FILLERS.split())
+    add(EN_SEPARATORS, ("sep", None))
+    add(("a", "an"), ("det", "a"))
+    add(("the",), ("det", "the"))
+    for n, words in EN_COUNTS.items():
+        add([w.removeprefix("a ") for w in words] + [str(n)], ("count", n))
+    colours = {c: (c,) for c in COLOURS}
+    tables = {"colour": colours, "tone": EN_TONES, "size": EN_SIZES, "dir": EN_DIRECTIONS, "bgkind": EN_KINDS}
+    for kind, table in {**tables, "rel": EN_RELATIONS, "motion": EN_MOTIONS}.items():
+        for value, words in table.items():
+            add(words + EN_EXTRA.get(kind, {}).get(value, ()), (kind, value), verbs=kind == "motion")
+    for shape, words in [*EN_SHAPES.items(), (None, ("object", "shape", "thing"))]:
+        words += EN_EXTRA["shape"].get(shape, ())
+        add(words + tuple(_plural(w) for w in words), ("shape", shape))
+    for where, cores in [*EN_PLACES.items(), *EN_PARTIAL_PLACES.items()]:  # after "dir": "left" is a way
+        cores += tuple(c.replace("centre", "center") for c in cores if "centre" in c)
+        ways = [f"{p} {c}".strip() for p in ("", "the", "to the", "towards the", "toward the") for c in cores]
+        add(ways, ("way", where))
+        add(
+            [f"{p} {c}" for p in ("on the", "in the", "at the", "near the", "on", "in", "at") for c in cores],
+            ("place", where),
+        )
+    add(EN_GO, ("go", None), verbs=True)
+    add(
+        ("behind", "passes behind", "goes behind", "moves behind", "slides behind"),
+        ("rel", "behind"),
+        verbs=True,
+    )
+    add(("in front of",), ("rel", "in_front_of"))
+    add(("comes out the other side", "comes out on the other side", "emerges on the other side"), verbs=True)
+    for camera, moves in EN_CAMERA_MOVES.items():
+        add([f"{who} {m}" for who in ("camera", "view", "shot") for m in moves], ("camera", camera))
+        if camera != "still":  # "is still" alone would be an object's
+            add(moves, ("camera", camera), verbs=True)
+    add(("static camera", "still camera", "fixed camera", "shot is static"), ("camera", "still"))
+    for kind, targets in EN_CUTS.items():
+        add(
+            [f"cuts to {t}" for t in targets] + [f"switches to {t}" for t in targets],
+            ("cut", kind),
+            verbs=True,
+        )
+        add([f"cuts to {t} of" for t in targets], ("cut", kind), ("focus", None), verbs=True)
+        add([f"switches to {t} of" for t in targets], ("cut", kind), ("focus", None), verbs=True)
+    add(("background", "backdrop"), ("bgword", None))
+    return lex
+
+
+def _chinese_lexicon() -> dict[str, tuple[tuple[str, Any], ...]]:
+    lex: dict[str, tuple[tuple[str, Any], ...]] = {}
+
+    def add(phrases, *tokens: tuple[str, Any]) -> None:
+        lex.update((phrase, tokens) for phrase in phrases)
+
+    add(ZH_FILLERS.split())
+    add(ZH_SEPARATORS, ("sep", None))
+    add(("一个", "一只", "一颗"), ("det", "a"))
+    add(("只有一个", "单个"), ("count", 1))
+    for n, digit in ((2, "两"), (2, "二"), (3, "三"), (4, "四")):
+        add([digit + unit for unit in "个只颗"], ("count", n))
+    for colour, word in ZH_COLOURS.items():
+        add((word, *ZH_EXTRA["colour"][colour]), ("colour", colour))
+    for size, word in ZH_SIZES.items():
+        add((word, *ZH_EXTRA["size"][size]), ("size", size))
+    for kind, table in (("tone", ZH_TONES), ("shape", ZH_SHAPES), ("motion", ZH_MOTIONS)):
+        for value, words in table.items():
+            add(words + ZH_EXTRA[kind].get(value, ()), (kind, value))
+    add(("物体", "形状", "图形", "东西"), ("shape", None))
+    for d, words in ZH_DIR_WORDS.items():
+        add([toward + w for toward in ZH_TOWARD for w in words], ("dir", d))
+    add((*ZH_GO, "移", "运动", "飘"), ("go", None))
+    for where, cores in [*ZH_PLACES.items(), *ZH_PARTIAL_PLACES.items()]:
+        # 画面 + place is listed whole so that 画面中 (a filler) cannot swallow the 中 of 画面中间.
+        add([frame + core for frame in ("", "画面", "画面的") for core in cores], ("place", where))
+    for rel, words in ZH_RELATIONS.items():
+        add(words, ("rel_after", rel))
+    add(
+        [de + w for de in ("", "的") for w in ("后面穿过", "后面经过", "背后穿过", "后方穿过")],
+        ("rel_after", "behind"),
+    )
+    add([then + w for then in ("", "再", "然后") for w in ("从另一边出来", "从另一侧出来")])
+    for camera, moves in ZH_CAMERA_MOVES.items():
+        add([f"镜头{adverb}{m}" for adverb in ("", "缓缓", "慢慢") for m in moves], ("camera", camera))
+        if camera != "still":  # 保持静止 alone would be an object's
+            add(moves, ("camera", camera))
+    for kind, targets in ZH_CUTS.items():
+        add(
+            [v + t + s for v in ("切换到", "切到", "切换为", "转到") for t in targets for s in ("", "镜头")],
+            ("cut", kind),
+        )
+    add(("对准", "聚焦在", "聚焦于"), ("focus", None))
+    for kind, words in ZH_KINDS.items():
+        add(words + {"checker": ("格子",)}.get(kind, ()), ("bgkind", kind))
+    add(("背景", "背景上", "底色"), ("bgword", None))
+    return lex
+
+
+EN_LEXICON = _english_lexicon()
+ZH_LEXICON = _chinese_lexicon()
