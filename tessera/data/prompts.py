@@ -52,6 +52,16 @@ class Stated:
     relations: tuple[tuple[int, str, int], ...] = ()
     count: int | None = None
 
+    def to_dict(self) -> dict:
+        return {
+            "objects": [sorted(o) for o in self.objects],
+            "background": sorted(self.background),
+            "camera": self.camera,
+            "cut": self.cut,
+            "relations": [list(r) for r in self.relations],
+            "count": self.count,
+        }
+
 
 @dataclass(frozen=True)
 class ParsedPrompt:

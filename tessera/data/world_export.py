@@ -58,9 +58,10 @@ def export_world(
 
 
 def _record(path: str, scene: Scene, seed: int) -> Record:
+    by_detail = captions(scene, seed=seed)  # {lang: {detail: text}}, short to detailed
     return Record(
         path=path,
-        captions=captions(scene, seed=seed),
+        captions={lang: list(texts.values()) for lang, texts in by_detail.items()},
         num_frames=scene.num_frames,
         height=scene.height,
         width=scene.width,

@@ -55,12 +55,8 @@ def _presence(ctx: Context, k: int, frames: np.ndarray) -> Claim:
         seen = ctx.seen_frames(k)
         shots = np.unique(ctx.shot_of(seen))
         span = np.isin(ctx.shot_of(np.arange(ctx.scene.num_frames)), shots).sum()
-        return Claim(
-            "present",
-            obj.name,
-            min(1.0, len(seen) / (0.75 * max(span, 1))),
-            f"seen in {len(seen)}/{span} frames of its shots",
-        )
+        detail = f"seen in {len(seen)}/{span} frames of its shots" if len(seen) else "never seen"
+        return Claim("present", obj.name, min(1.0, len(seen) / (0.75 * max(span, 1))), detail)
     want, _, _ = ctx.expected.track(obj.colour)
     got, _, _ = ctx.seen.track(obj.colour)
     ok = got[frames] >= np.maximum(0.3 * want[frames], ctx.min_area() * 0.5)
