@@ -5,6 +5,8 @@ import time
 import numpy as np
 import pytest
 
+from tessera.data.captions import caption
+from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import Background, ObjectSpec, Scene, Shot, sample_scene
 from tessera.eval.corrupt import CORRUPTIONS
@@ -108,3 +110,88 @@ def _timed(fn):
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------ prompt mode
+
+
+def _prompt_scores(lang, detail, corrupt=None, n=30):
+    totals = []
+    for seed, scene in scenes(n, offset=9000):
+        video = render(scene).video
+        if corrupt is not None:
+            video = corrupt(scene, video, seed)
+            if video is None:
+                continue
+        parsed = parse_prompt(
+            caption(scene, lang=lang, detail=detail, seed=seed),
+            height=scene.height,
+            width=scene.width,
+            fps=scene.fps,
+            num_frames=scene.num_frames,
+        )
+        totals.append(score(video, parsed.scene, stated=parsed.stated).total)
+    return np.array(totals)
+
+
+@pytest.mark.parametrize("detail", ["short", "medium", "detailed"])
+def test_true_videos_meet_their_own_captions_in_both_languages(detail):
+    en, zh = _prompt_scores("en", detail), _prompt_scores("zh", detail)
+    assert en.mean() >= 0.93 and zh.mean() >= 0.93
+    assert abs(en.mean() - zh.mean()) < 0.03
+
+
+@pytest.mark.parametrize(
+    "name, bound",
+    [
+        ("another scene", 0.1),
+        ("colours swapped", 0.3),
+        ("still video", 0.6),
+        ("frames shuffled", 0.6),
+        ("mirrored", 0.6),
+    ],
+)
+def test_wrong_videos_fail_their_captions(name, bound):
+    assert _prompt_scores("en", "detailed", CORRUPTIONS[name]).mean() <= bound
+
+
+def _clip(obj, frames=17):
+    return Scene(128, 128, 8, (obj,), Background(), (Shot(frames),))
+
+
+def test_a_prompt_claims_only_what_it_says():
+    parsed = parse_prompt("a red ball")
+    video = render(_clip(ObjectSpec("circle", "red", "large", "right", x=0.2, y=0.8))).video
+    result = score(video, parsed.scene, stated=parsed.stated)
+    assert {c.criterion for c in result.claims} == {"present", "shape", "flicker"}
+    assert result.total == 1.0
+
+
+def test_motion_words_are_judged_wherever_the_object_is():
+    parsed = parse_prompt("a blue square moves left")
+    for x, y, motion, ok in (
+        (0.8, 0.3, "left", True),
+        (0.9, 0.7, "left", True),
+        (0.3, 0.5, "right", False),
+        (0.5, 0.5, "still", False),
+        (0.5, 0.3, "down", False),
+    ):
+        video = render(_clip(ObjectSpec("square", "blue", "medium", motion, x=x, y=y))).video
+        motion_claim = next(
+            c for c in score(video, parsed.scene, stated=parsed.stated).claims if c.criterion == "motion"
+        )
+        assert motion_claim.passed == ok, (x, y, motion, motion_claim)
+
+
+def test_bounce_and_fall_are_told_apart():
+    for said, shown, ok in (
+        ("bounces", "bounce", True),
+        ("falls", "fall", True),
+        ("bounces", "fall", False),
+        ("falls", "still", False),
+    ):
+        parsed = parse_prompt(f"a green ball {said}", num_frames=25)
+        video = render(_clip(ObjectSpec("circle", "green", "medium", shown, x=0.5, y=0.2), frames=25)).video
+        result = score(video, parsed.scene, stated=parsed.stated)
+        judged = [c for c in result.claims if c.criterion in ("motion", "physics")]
+        assert all(c.passed for c in judged) == ok, (said, shown, judged)
