@@ -195,4 +195,5 @@ def orientation(mask: np.ndarray, shape: str) -> float | None:
         return None
     dx, dy = xs - xs.mean(), ys - ys.mean()
     profile, theta = _radial_profile(dx, dy, np.hypot(dx, dy) + 0.5)
-    return float(np.angle(np.exp(-1j * k * theta) @ profile) / k)
+    # The k-th harmonic's phase is -k times the rotation; counter-clockwise on screen is positive.
+    return float(-np.angle(np.exp(-1j * k * theta) @ profile) / k)
