@@ -20,6 +20,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from tessera.data.captions import DETAILS, LANGS, caption  # noqa: E402
+from tessera.data.prompts import parse_prompt  # noqa: E402
 from tessera.data.render import render  # noqa: E402
 from tessera.data.video_io import read_video, write_video  # noqa: E402
 from tessera.data.world import sample_scene  # noqa: E402
@@ -57,14 +59,64 @@ def scorer_speed() -> tuple[float, float]:
     return best_of(lambda: score(video, scene)), t_decode
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def prompt_mode(num_scenes: int) -> None:
+    """True clips against their own captions (every language and detail), and wrong clips against theirs."""
+    for lang in LANGS:
+        cells = []
+        for detail in DETAILS:
+            totals = []
+            for i in range(9000, 9000 + num_scenes):
+                h, w = SIZES[i % len(SIZES)]
+                s = sample_scene(
+                    i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2
+                )
+                p = parse_prompt(
+                    caption(s, lang=lang, detail=detail, seed=i),
+                    height=h,
+                    width=w,
+                    fps=s.fps,
+                    num_frames=s.num_frames,
+                )
+                totals.append(score(render(s).video, p.scene, stated=p.stated).total)
+            cells.append(f"{detail} {np.mean(totals):.3f}")
+        print(f"prompt mode, true clips vs their {lang} captions: " + ", ".join(cells))
+    for name, corrupt in CORRUPTIONS.items():
+        vals = []
+        for i in range(9000, 9000 + num_scenes):
+            h, w = SIZES[i % len(SIZES)]
+            s = sample_scene(
+                i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2
+            )
+            bad = corrupt(s, render(s).video, i)
+            if bad is not None:
+                p = parse_prompt(
+                    caption(s, lang="en", detail="detailed", seed=i),
+                    height=h,
+                    width=w,
+                    fps=s.fps,
+                    num_frames=s.num_frames,
+                )
+                vals.append(score(bad, p.scene, stated=p.stated).total)
+        print(
+            f"prompt mode, wrong video vs detailed caption: {name:<16} mean {np.mean(vals):.3f} "
+            f"(n={len(vals)})"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=500)
     ap.add_argument("--corrupt-scenes", type=int, default=60)
     args = ap.parse_args()
-    print(
-        f"device: {platform.processor() or platform.machine()}, 1 thread, python {platform.python_version()}"
-    )
+    print(f"device: {cpu_name()} ({platform.machine()}), 1 thread, python {platform.python_version()}")
     for side in (128, 256):
         fps, encode_fps = render_speed(side)
         print(
@@ -99,6 +151,7 @@ def main() -> None:
             if bad is not None:
                 vals.append(score(bad, s).total)
         print(f"wrong video: {name:<16} mean {np.mean(vals):.3f}  max {np.max(vals):.3f}  (n={len(vals)})")
+    prompt_mode(args.corrupt_scenes)
 
 
 if __name__ == "__main__":
