@@ -17,7 +17,7 @@ import numpy as np
 from tessera.data.prompts import Stated
 from tessera.data.render import Rendering, camera_track, shape_sdf
 from tessera.data.world import COLOURS, TONES, Scene
-from tessera.eval.detect import NUM_OBJECT_LABELS, OBJECT_NAMES, Detections, detect
+from tessera.eval.detect import NUM_OBJECT_LABELS, OBJECT_NAMES, Detections, classify_shape, detect
 
 PASS = 0.8
 SIZE_TOLERANCE = 1.45  # area ratio; the world's sizes are ~2.2x apart in area, so this splits them
@@ -159,6 +159,10 @@ class Context:
             out[y0:y1, x0:x1] = det.labels[f, y0:y1, x0:x1] == OBJECT_NAMES.index(colour)
         return out
 
+    def shape_seen(self, k: int, f: int) -> str | None:
+        """The shape the video shows for object k in frame f."""
+        return classify_shape(self.object_mask(self.seen, k, f), self.ref.kinematics.radius[k, f])
+
     def windows(self, frames: np.ndarray, length: int) -> list[np.ndarray]:
         """Runs of consecutive frames within one shot, cut into pieces of about `length` frames."""
         out = []
@@ -171,6 +175,15 @@ class Context:
             edges = np.linspace(0, len(run) - 1, pieces + 1).round().astype(int)
             out += [run[a : b + 1] for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
         return out
+
+
+def from_checks(
+    criterion: str, subject: str, checks: dict[str, bool], about: tuple = (), context: str = ""
+) -> Claim:
+    """A claim scored by the share of named checks that hold; its detail names the ones that failed."""
+    failed = [name for name, ok in checks.items() if not ok]
+    detail = "fails: " + ", ".join(failed) if failed else "ok"
+    return Claim(criterion, subject, 1 - len(failed) / len(checks), f"{context}{detail}", about)
 
 
 def sample(frames: np.ndarray, n: int) -> np.ndarray:

@@ -9,13 +9,12 @@ import numpy as np
 
 from tessera.data.render import SPIN_RATE
 from tessera.data.world import DIRECTIONS, ORBIT_RADIUS, SYMMETRIC_SHAPES
-from tessera.eval.claims import SHAPE_FRAMES, SIZE_TOLERANCE, Claim, Context, sample
+from tessera.eval.claims import SHAPE_FRAMES, SIZE_TOLERANCE, Claim, Context, from_checks, sample
 from tessera.eval.detect import (
     NUM_OBJECT_LABELS,
     OBJECT_NAMES,
     SYMMETRY,
     Detections,
-    classify_shape,
     orientation,
 )
 
@@ -87,9 +86,7 @@ def _shape_and_size(ctx: Context, k: int) -> list[Claim]:
         return [Claim("shape", obj.name, 0.0, "never seen"), Claim("size", obj.name, 0.0, "never seen")]
     want = ctx.expected_area(k, frames)
     got, _, _ = ctx.seen.track(obj.colour)
-    shapes = [
-        classify_shape(ctx.object_mask(ctx.seen, k, f), ctx.ref.kinematics.radius[k, f]) for f in frames
-    ]
+    shapes = [ctx.shape_seen(k, f) for f in frames]
     ratio = got[frames] / np.maximum(want, 1.0)
     sized = np.abs(np.log(np.maximum(ratio, 1e-6))) <= math.log(SIZE_TOLERANCE)
     seen_as = max(set(shapes), key=shapes.count)
@@ -275,12 +272,7 @@ def _physics(ctx: Context, k: int, frames: np.ndarray) -> Claim | None:
             checks["bounces back up"] = len(after) > 0 and gy[land] - gy[after].min() > max(
                 0.3 * rebound, 0.02 * ctx.side
             )
-    if not checks:
-        return None
-    failed = [name for name, ok in checks.items() if not ok]
-    return Claim(
-        "physics", obj.name, 1 - len(failed) / len(checks), "fails: " + ", ".join(failed) if failed else "ok"
-    )
+    return from_checks("physics", obj.name, checks) if checks else None
 
 
 def _first_landing(y: np.ndarray, rise: float) -> int:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from tessera.data.world import DIRECTIONS, TONES
-from tessera.eval.claims import SIZE_TOLERANCE, Claim, Context
-from tessera.eval.detect import NUM_OBJECT_LABELS, classify_shape
+from tessera.eval.claims import SIZE_TOLERANCE, Claim, Context, from_checks
+from tessera.eval.detect import NUM_OBJECT_LABELS
 
 RELATION_MARGIN = 0.15  # of the frame: only relations this plain are claimed
 
@@ -93,25 +93,15 @@ def _permanence(ctx: Context) -> list[Claim]:
         before, after = shown[shown < hidden[0]][-1], shown[shown > hidden[-1]][0]
         area, x, y = ctx.seen.track(obj.colour)
         want, ex, ey = ctx.expected.track(obj.colour)
-        same_size = (
-            area[before] > 0 and 0.6 < (area[after] / area[before]) / (want[after] / want[before]) < 1.6
-        )
-        same_shape = classify_shape(ctx.object_mask(ctx.seen, k, after), ctx.ref.kinematics.radius[k, after])
-        checks = [
-            area[after] > 0,
-            same_size,
-            same_shape == obj.shape,
-            bool(np.hypot(x[after] - ex[after], y[after] - ey[after]) < 0.15 * ctx.side),
-        ]
-        claims.append(
-            Claim(
-                "permanence",
-                obj.name,
-                float(np.mean(checks)),
-                f"hidden in frames {hidden[0]}..{hidden[-1]}; {sum(checks)}/{len(checks)} checks",
-                about=(k,),
-            )
-        )
+        checks = {
+            "comes out": area[after] > 0,
+            "same size": area[before] > 0
+            and 0.6 < (area[after] / area[before]) / (want[after] / want[before]) < 1.6,
+            "same shape": ctx.shape_seen(k, after) == obj.shape,
+            "where expected": bool(np.hypot(x[after] - ex[after], y[after] - ey[after]) < 0.15 * ctx.side),
+        }
+        context = f"hidden in frames {hidden[0]}..{hidden[-1]}; "
+        claims.append(from_checks("permanence", obj.name, checks, (k,), context))
     return claims
 
 
@@ -126,26 +116,18 @@ def _permanence_as_said(ctx: Context) -> list[Claim]:
         shown = np.nonzero(area >= 0.6 * typical)[0] if typical else np.array([], int)
         hidden = np.nonzero(area < 0.2 * typical)[0] if typical else np.array([], int)
         gaps = [h for h in hidden if (shown < h).any() and (shown > h).any()]
-        checks = [bool(gaps)]
-        if gaps:
-            before, after = shown[shown < gaps[0]][-1], shown[shown > gaps[-1]][0]
-            same_shape = classify_shape(
-                ctx.object_mask(ctx.seen, k, after), ctx.ref.kinematics.radius[k, after]
-            )
-            heading = DIRECTIONS.get(obj.motion, (0.0, 0.0))[0]
-            checks += [
-                0.6 < area[after] / area[before] < 1.6,
-                same_shape == obj.shape,
-                heading == 0.0 or np.sign(x[after] - x[before]) == np.sign(heading),
-            ]
+        if not gaps:
+            claims.append(Claim("permanence", obj.name, 0.0, "never hidden and seen again", (k,)))
+            continue
+        before, after = shown[shown < gaps[0]][-1], shown[shown > gaps[-1]][0]
+        heading = DIRECTIONS.get(obj.motion, (0.0, 0.0))[0]
+        checks = {
+            "same size": 0.6 < area[after] / area[before] < 1.6,
+            "same shape": ctx.shape_seen(k, after) == obj.shape,
+            "far side": heading == 0.0 or np.sign(x[after] - x[before]) == np.sign(heading),
+        }
         claims.append(
-            Claim(
-                "permanence",
-                obj.name,
-                float(np.mean(checks)) if gaps else 0.0,
-                f"{sum(checks)}/{len(checks)} checks" if gaps else "never hidden and seen again",
-                about=(k,),
-            )
+            from_checks("permanence", obj.name, checks, (k,), f"hidden in frames {gaps[0]}..{gaps[-1]}; ")
         )
     return claims
 
@@ -162,20 +144,14 @@ def _identity(ctx: Context) -> list[Claim]:
             a, b = before[-1], after[0]
             area, _, _ = ctx.seen.track(obj.colour)
             want, _, _ = ctx.expected.track(obj.colour)
-            seen_shape = classify_shape(ctx.object_mask(ctx.seen, k, b), ctx.ref.kinematics.radius[k, b])
-            checks = [area[a] > 0 and area[b] > 0, seen_shape == obj.shape]
+            checks = {
+                "seen on both sides": area[a] > 0 and area[b] > 0,
+                "same shape": ctx.shape_seen(k, b) == obj.shape,
+            }
             if area[a] > 0 and want[a] > 0:
                 rel = (area[b] / area[a]) / (want[b] / want[a])
-                checks.append(abs(math.log(max(rel, 1e-6))) <= math.log(SIZE_TOLERANCE))
-            claims.append(
-                Claim(
-                    "identity",
-                    obj.name,
-                    float(np.mean(checks)),
-                    f"across the cut at frame {cut}: {sum(checks)}/{len(checks)} checks",
-                    about=(k,),
-                )
-            )
+                checks["same size"] = abs(math.log(max(rel, 1e-6))) <= math.log(SIZE_TOLERANCE)
+            claims.append(from_checks("identity", obj.name, checks, (k,), f"across the cut at frame {cut}: "))
     return claims
 
 
