@@ -9,7 +9,7 @@ from tessera.data.captions import caption
 from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import Background, ObjectSpec, Scene, Shot, sample_scene
-from tessera.eval.corrupt import CORRUPTIONS
+from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, noisy
 from tessera.eval.scorer import score
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
@@ -195,3 +195,20 @@ def test_bounce_and_fall_are_told_apart():
         result = score(video, parsed.scene, stated=parsed.stated)
         judged = [c for c in result.claims if c.criterion in ("motion", "physics")]
         assert all(c.passed for c in judged) == ok, (said, shown, judged)
+
+
+@pytest.mark.parametrize(
+    "name, degrade, floor",
+    [
+        ("h264 crf 28", lambda v, s: compressed(v, s.fps, crf=28), 0.93),
+        ("noise sigma 8", lambda v, s: noisy(v, 8.0), 0.95),
+        ("blur radius 1", lambda v, s: blurred(v, 1.0), 0.92),
+    ],
+)
+def test_degraded_but_right_videos_still_score_high(name, degrade, floor):
+    totals = []
+    for _, scene in scenes(36, offset=700):
+        if scene.height % 2 or scene.width % 2:
+            continue
+        totals.append(score(degrade(render(scene).video, scene), scene).total)
+    assert np.mean(totals) >= floor, name

@@ -29,7 +29,7 @@ TEXTURE_MIX = 0.35  # how much of tone2 shows in stripes and checks: textures st
 SQUARE_HALF = 0.85
 TRIANGLE_R = 1.2
 STAR_OUTER, STAR_INNER = 1.25, 0.5
-RING_INNER = 0.55
+RING_INNER = 0.45  # thick enough (0.55 r) to survive blur and compression at 64 px
 # How far each shape reaches below its centre (unrotated), so it rests on the floor instead of sinking in.
 BOTTOM_EXTENT = {
     "circle": 1.0,

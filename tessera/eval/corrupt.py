@@ -1,4 +1,5 @@
-"""Wrong videos for a scene: what the scorer must catch. Used by its tests and its benchmark.
+"""Wrong videos for a scene, which the scorer must catch, and degraded but right ones, which it must not
+punish. Used by its tests and its benchmark.
 
 Each function takes a scene (and its rendering) and returns a video of the same shape that breaks the scene in
 one known way, or None where that corruption would change nothing for this scene (a mirrored video of a
@@ -8,11 +9,15 @@ centred still ball is still right).
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 from tessera.data.render import render
+from tessera.data.video_io import read_video, write_video
 from tessera.data.world import COLOURS, SYMMETRIC_SHAPES, Scene, Shot, sample_scene
 
 
@@ -87,6 +92,27 @@ def _moves(scene: Scene) -> bool:
         for o in scene.objects
     )
     return visible_motion or any(s.camera != "still" for s in scene.shots)
+
+
+# ----------------------------------------------------------------- degradations a generator's output has
+# Videos that are still right, only less clean: the scorer must keep scoring them high.
+
+
+def compressed(video: np.ndarray, fps: int, crf: int = 28) -> np.ndarray:
+    """Through H.264 at a given quality and back (sizes must be even)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        write_video(path, video, fps, crf=crf)
+        return read_video(path).frames
+
+
+def blurred(video: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(radius))) for f in video])
+
+
+def noisy(video: np.ndarray, sigma: float = 8.0, seed: int = 0) -> np.ndarray:
+    grain = np.random.default_rng(seed).normal(0.0, sigma, video.shape)
+    return np.clip(video + grain, 0, 255).astype(np.uint8)
 
 
 CORRUPTIONS: dict[str, Callable[[Scene, np.ndarray, int], np.ndarray | None]] = {

@@ -11,6 +11,7 @@ from tessera.eval.claims import SIZE_TOLERANCE, Claim, Context, from_checks
 from tessera.eval.detect import NUM_OBJECT_LABELS
 
 RELATION_MARGIN = 0.15  # of the frame: only relations this plain are claimed
+BLOCK = 8  # pixels: flicker is judged on block means
 
 
 def scene_claims(ctx: Context) -> list[Claim]:
@@ -156,10 +157,21 @@ def _identity(ctx: Context) -> list[Claim]:
 
 
 def _frame_changes(video: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per transition: change of mean brightness, and median pixel change over pixels that are background."""
+    """Per transition: change of mean brightness, and the median change of BLOCK x BLOCK block means over
+    blocks that are background in both frames. Block means average pixel noise away (a generator's grain is
+    not flicker) but keep what flicker is: whole regions brightening and darkening from frame to frame."""
     luma = video.astype(np.float32).mean(-1)  # (F, H, W)
-    both = background[1:] & background[:-1]
-    diffs = np.abs(np.diff(luma, axis=0))
+    f, h, w = luma.shape
+    hb, wb = max(h // BLOCK, 1), max(w // BLOCK, 1)
+    crop = (slice(None), slice(0, hb * BLOCK), slice(0, wb * BLOCK))
+
+    def blocks(a: np.ndarray) -> np.ndarray:  # (F, H, W) -> (F, hb, wb) block means
+        return a[crop].reshape(f, hb, BLOCK, wb, BLOCK).mean((2, 4))
+
+    means = blocks(luma)
+    calm = blocks(background.astype(np.float32)) == 1.0  # blocks wholly background
+    both = calm[1:] & calm[:-1]
+    diffs = np.abs(np.diff(means, axis=0))
     pixel = np.array([np.median(d[m]) if m.any() else 0.0 for d, m in zip(diffs, both, strict=True)])
     return np.abs(np.diff(luma.mean((1, 2)))), pixel
 
