@@ -86,9 +86,8 @@ def degraded(num_scenes: int) -> None:
                 i, height=h, width=w, split="any", p_occlusion=0.25, p_multishot=0.15, p_camera=0.2
             )
             vals.append(score(degrade(render(s).video, s), s).total)
-        print(
-            f"right but degraded: {name:<15} mean {np.mean(vals):.3f}  min {np.min(vals):.3f}  (n={len(vals)})"
-        )
+        stats = f"mean {np.mean(vals):.3f}  min {np.min(vals):.3f}  (n={len(vals)})"
+        print(f"right but degraded: {name:<15} {stats}")
 
 
 def prompt_mode(num_scenes: int) -> None:
