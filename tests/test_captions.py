@@ -6,6 +6,7 @@ import pytest
 
 from tessera.data.captions import DETAILS, LANGS, caption, captions, passes_behind, relations, thirds
 from tessera.data.prompts import OBJECT_ATTRIBUTES, parse_prompt
+from tessera.data.render import wall_hits
 from tessera.data.world import SIZES, Scene, sample_scene
 
 SCENES = [sample_scene(seed, split="any") for seed in range(200)]
@@ -344,3 +345,35 @@ def test_caption_rejects_unknown_language_and_detail():
         caption(SCENES[0], lang="fr")
     with pytest.raises(ValueError, match="detail 'long'"):
         caption(SCENES[0], detail="long")
+
+
+def test_wall_bounces_are_said_and_read_back_in_both_languages():
+    seen = 0
+    for seed in range(400):
+        scene = sample_scene(seed, split="any", p_wall=0.5)
+        hits = {o.colour: [side for _, side in wall_hits(scene, o)] for o in scene.objects}
+        if not any(hits.values()):
+            continue
+        seen += 1
+        for lang in LANGS:
+            for detail in DETAILS:
+                text = caption(scene, lang=lang, detail=detail, seed=seed)
+                parsed = parse_prompt(
+                    text, height=scene.height, width=scene.width, fps=scene.fps, num_frames=scene.num_frames
+                )
+                said = {parsed.scene.objects[i].colour: [] for i in range(len(parsed.scene.objects))}
+                for i, side in parsed.stated.walls:
+                    said[parsed.scene.objects[i].colour].append(side)
+                assert {c: sorted(set(s)) for c, s in said.items()} == {
+                    c: sorted(set(s)) for c, s in hits.items()
+                }, text
+        if seen >= 25:
+            break
+    assert seen >= 25
+
+
+def test_a_wall_bounce_sets_the_motion_towards_the_wall():
+    parsed = parse_prompt("a red ball bounces off the left wall")
+    assert parsed.scene.objects[0].motion == "left" and parsed.stated.walls == ((0, "left"),)
+    with pytest.raises(ValueError, match="cannot bounce off the top wall"):
+        parse_prompt("a red ball moves left and bounces off the top wall")

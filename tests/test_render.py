@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tessera.data.render import GRAVITY, floor_level, object_track, render
+from tessera.data.render import GRAVITY, floor_level, object_track, render, wall_hits
 from tessera.data.world import COLOURS, Background, ObjectSpec, Scene, Shot, sample_scene
 
 
@@ -113,3 +113,19 @@ def test_background_kinds_render_their_tones():
         assert (np.abs(v - [246, 246, 242]).sum(-1) < 6).any()
         if kind != "solid":
             assert v.std(axis=(0, 1)).sum() > 5
+
+
+def test_wall_hits_are_where_the_track_turns_round():
+    scene = one(ObjectSpec("circle", "red", "small", "up-left", x=0.3, y=0.4, speed=0.8), frames=33, fps=16)
+    hits = wall_hits(scene, scene.objects[0])
+    x, y, _, _ = object_track(scene, scene.objects[0])
+    t = np.arange(33) / 16
+    assert [side for _, side in hits] == ["left", "top", "right"]  # 1.17 units of travel on each axis
+    for when, side in hits:
+        track, sign = {"left": (x, 1), "right": (x, -1), "top": (y, 1)}[side]
+        f = int(round(when * 16))
+        wall = 0.07 if sign == 1 else 1 - 0.07  # where the small ball's centre touches the wall
+        assert track[f] == pytest.approx(wall, abs=0.8 / 16)  # at the wall at that moment...
+        before, after = track[max(f - 2, 0)], track[min(f + 2, 32)]
+        assert sign * (before - track[f]) > 0 and sign * (after - track[f]) > 0  # ...and turning round
+    assert all(0 < when < t[-1] + 1 / 16 for when, _ in hits)

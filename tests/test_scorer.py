@@ -212,3 +212,17 @@ def test_degraded_but_right_videos_still_score_high(name, degrade, floor):
             continue
         totals.append(score(degrade(render(scene).video, scene), scene).total)
     assert np.mean(totals) >= floor, name
+
+
+def test_a_wall_bounce_is_checked_when_said():
+    parsed = parse_prompt("a red ball bounces off the left wall")
+    for x, motion, speed, ok in (
+        (0.6, "left", 0.6, True),
+        (0.3, "left", 0.5, True),
+        (0.8, "left", 0.15, False),
+        (0.3, "right", 0.4, False),
+    ):
+        video = render(_clip(ObjectSpec("circle", "red", "medium", motion, x=x, y=0.5, speed=speed))).video
+        result = score(video, parsed.scene, stated=parsed.stated)
+        physics = next(c for c in result.claims if c.criterion == "physics")
+        assert physics.passed == ok and (result.total > 0.95) == ok, (x, motion, speed, result.table())

@@ -20,6 +20,7 @@ import random
 from itertools import combinations
 
 from tessera.data import vocabulary as vocab
+from tessera.data.render import wall_hits
 from tessera.data.world import DIRECTIONS, Background, ObjectSpec, Scene, Shot
 
 LANGS = ("en", "zh")
@@ -35,15 +36,18 @@ def caption(scene: Scene, *, lang: str = "en", detail: str = "short", seed: int 
     rng = random.Random(seed)
     writer = _English(rng) if lang == "en" else _Chinese(rng)
     objects = rng.sample(scene.objects, len(scene.objects))  # the order objects are named in varies too
-    # A camera move changes every path on screen, and a cut every size, so shorter captions say them too.
+    # A wall bounce turns a mover round, a camera move changes every path on screen, and a cut every size:
+    # shorter captions say them too, or "moves left" would be false for half the clip.
+    walls = [writer.wall(o, side) for o in objects for _, side in wall_hits(scene, o)]
     moves = [writer.camera(scene.shots[0].camera)] if scene.shots[0].camera != "still" else []
     if detail == "short":
-        return writer.paragraph([writer.short(objects), *moves]) if moves else writer.short(objects)
+        extra = walls + moves
+        return writer.paragraph([writer.short(objects), *extra]) if extra else writer.short(objects)
     if detail == "medium":
-        extra = moves + [writer.cut(scene, shot) for shot in scene.shots[1:]]
+        extra = walls + moves + [writer.cut(scene, shot) for shot in scene.shots[1:]]
         text = writer.medium(objects, scene.background)
         return writer.paragraph([text, *extra]) if extra else text
-    lines = writer.opening(objects, scene.background) + [writer.object_line(o) for o in objects]
+    lines = writer.opening(objects, scene.background) + [writer.object_line(o) for o in objects] + walls
     lines += [
         writer.relation(scene.objects[i], rel, scene.objects[j]) for i, rel, j in _some_relations(rng, scene)
     ]
@@ -196,6 +200,9 @@ class _English:
             return f"{mover} passes behind {cover} and comes out the other side"
         return f"{mover} goes behind {cover}"
 
+    def wall(self, o: ObjectSpec, side: str) -> str:
+        return f"{self.noun(o, article='the')} {self.pick(vocab.EN_WALL_HITS).format(side=side)}"
+
     def camera(self, camera: str) -> str:
         slowly = "" if camera == "still" else self.pick(("", "slowly "))
         return f"the camera {slowly}{self.pick(vocab.EN_CAMERA_MOVES[camera])}"
@@ -275,6 +282,11 @@ class _Chinese:
     def passing(self, a: ObjectSpec, b: ObjectSpec, comes_out: bool) -> str:
         text = f"{self.noun(a, 'all', False)}从{self.noun(b, 'all', False)}后面穿过"
         return text + "，再从另一边出来" if comes_out else text
+
+    def wall(self, o: ObjectSpec, side: str) -> str:
+        return self.noun(o, article=False) + self.pick(vocab.ZH_WALL_HITS).format(
+            side=vocab.ZH_WALL_SIDES[side]
+        )
 
     def camera(self, camera: str) -> str:
         slowly = "" if camera == "still" else self.pick(("", "缓缓"))

@@ -16,13 +16,23 @@ before refers back to that object. Background tones and kinds, the camera and cu
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 from tessera.data import vocabulary as vocab
-from tessera.data.world import COLOURS, DIRECTIONS, SIZES, Background, ObjectSpec, Scene, Shot
+from tessera.data.world import (
+    COLOURS,
+    DIRECTIONS,
+    SIZES,
+    Background,
+    ObjectSpec,
+    Scene,
+    Shot,
+    distance_to_wall,
+)
 
 _Token = tuple[str, Any, str]  # kind, value, the words it came from
 
@@ -43,6 +53,7 @@ class Stated:
     relations: (i, relation, j) object index pairs, relation in vocabulary.RELATIONS: "left_of", "right_of",
         "above", "below" (start places) or "behind" (i passes behind j, which is nearer the viewer).
     count: the number of objects, when the text counted them ("two balls", "三个物体"); else None.
+    walls: (i, side) for each wall object i was said to bounce off ("left", "right", "top", "bottom").
     """
 
     objects: tuple[frozenset[str], ...]
@@ -51,6 +62,7 @@ class Stated:
     cut: bool = False
     relations: tuple[tuple[int, str, int], ...] = ()
     count: int | None = None
+    walls: tuple[tuple[int, str], ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +72,7 @@ class Stated:
             "cut": self.cut,
             "relations": [list(r) for r in self.relations],
             "count": self.count,
+            "walls": [list(w) for w in self.walls],
         }
 
 
@@ -87,9 +100,12 @@ def parse_prompt(
         raise ValueError(
             f"no object in prompt {text!r}: name a shape ({', '.join(vocab.EN_SHAPES['circle'])}, ...)"
         )
+    _head_for_walls(reader.things, reader.walls)
     background, bg_stated = _background(tokens)
     aspect = width / height
-    objects = _objects(reader.things, reader.relations, max(aspect, 1.0), max(1.0 / aspect, 1.0))
+    wu, hu = max(aspect, 1.0), max(1.0 / aspect, 1.0)
+    objects = _objects(reader.things, reader.relations, wu, hu)
+    objects = _reach_walls(objects, reader.walls, wu, hu, num_frames / fps)
     shots = _shots(reader.shots, objects, num_frames)
     scene = Scene(height=height, width=width, fps=fps, objects=objects, background=background, shots=shots)
     stated = Stated(
@@ -99,6 +115,7 @@ def parse_prompt(
         cut=len(reader.shots) > 1,
         relations=tuple(dict.fromkeys(reader.relations)),
         count=len(reader.things) if reader.counted else None,
+        walls=tuple(dict.fromkeys(reader.walls)),
     )
     return ParsedPrompt(scene, stated)
 
@@ -199,6 +216,7 @@ class _Reader:
     def __init__(self) -> None:
         self.things: list[_Thing] = []
         self.relations: list[tuple[int, str, int]] = []
+        self.walls: list[tuple[int, str]] = []
         self.counted = False
         self.subject: list[int] = []
         self.carry: tuple[dict[str, tuple[Any, str]], list[_Token]] = ({}, [])  # said before any noun
@@ -214,7 +232,7 @@ class _Reader:
                 c.mods[kind] = (value, word)
             elif kind == "shape":
                 self.noun(c, value)
-            elif kind in ("motion", "dir", "go", "way", "place"):
+            elif kind in ("motion", "dir", "go", "way", "place", "wall"):
                 if c.groups:
                     self.attribute(c, c.groups[-1], (kind, value, word))
                 else:
@@ -297,6 +315,9 @@ class _Reader:
 
     def attribute(self, c: _Clause, group: list[int], token: _Token) -> None:
         kind, value, word = token
+        if kind == "wall":
+            self.walls += [(i, value) for i in group]
+            return
         if kind in ("way", "place") and c.last == "shape" and len(c.groups) >= 2 and value in _SIDES:
             self.relate(c.groups[-2], _SIDES[value], group, word)  # 红球在蓝方块左边: a relation, not a place
             return
@@ -419,6 +440,27 @@ def _background(tokens: list[_Token]) -> tuple[Background, frozenset[str]]:
             f"two tones need a kind: {', '.join(k for k in vocab.EN_KINDS if k != 'solid')}"
         )
     return Background(kind or "solid", **named), frozenset(named) | ({"kind"} if kind else set())
+
+
+_TOWARDS = {"left": "left", "right": "right", "top": "up", "bottom": "down"}
+
+
+def _head_for_walls(things: list[_Thing], walls: list[tuple[int, str]]) -> None:
+    """An object said to bounce off a wall moves towards it ("a ball bounces off the left wall")."""
+    for i, side in walls:
+        motion = things[i].said.setdefault("motion", _TOWARDS[side])
+        if motion not in DIRECTIONS or DIRECTIONS[motion][0 if side in ("left", "right") else 1] == 0:
+            raise ValueError(f"an object that {motion!r} cannot bounce off the {side} wall")
+
+
+def _reach_walls(objects: tuple[ObjectSpec, ...], walls, wu: float, hu: float, duration: float):
+    """Speed up objects said to bounce off a wall so that they meet it halfway through the clip."""
+    objects = list(objects)
+    for i in dict.fromkeys(i for i, _ in walls):
+        o = objects[i]
+        reach = distance_to_wall(o.x * wu, o.y * hu, DIRECTIONS[o.motion], o.radius, wu, hu)
+        objects[i] = dataclasses.replace(o, speed=round(min(max(reach / (0.5 * duration), 0.2), 2.0), 3))
+    return tuple(objects)
 
 
 def _objects(things: list[_Thing], relations: list, wu: float, hu: float) -> tuple[ObjectSpec, ...]:

@@ -105,6 +105,31 @@ def object_track(scene: Scene, obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray,
     return x, y, scale, angle
 
 
+WALLS = (("left", "right"), ("top", "bottom"))  # the walls of the x axis, then of the y axis
+
+
+def wall_hits(scene: Scene, obj: ObjectSpec) -> list[tuple[float, str]]:
+    """When (seconds) and which wall a straight-line mover bounces off within the clip, in time order."""
+    if obj.motion not in DIRECTIONS:
+        return []
+    wu, hu = canvas_units(scene)
+    hits = []
+    for axis, (start, extent) in enumerate(((obj.x * wu, wu), (obj.y * hu, hu))):
+        velocity = DIRECTIONS[obj.motion][axis] * obj.speed
+        lo, hi = obj.radius, extent - obj.radius
+        if velocity == 0 or hi <= lo:
+            continue
+        # Unfolded, the path is a straight line; it meets a wall wherever it crosses lo + k * (hi - lo).
+        span = hi - lo
+        end = start + velocity * scene.duration
+        first, last = sorted(((start - lo) / span, (end - lo) / span))
+        for k in range(math.floor(first) + 1, math.ceil(last)):
+            t = (lo + k * span - start) / velocity
+            if 0 < t < scene.duration:
+                hits.append((t, WALLS[axis][k % 2]))
+    return sorted(hits)
+
+
 def _reflect(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Bounce a coordinate between two walls: a triangle wave."""
     if hi <= lo:

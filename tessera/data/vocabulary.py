@@ -18,6 +18,7 @@ for, each a (kind, value) pair; an empty tuple marks a known filler that carries
   camera     a CAMERAS name                   cut        a CUT_ZOOMS name: the start of a new shot
   focus      the next noun is what the close-up shows
   bgkind     a BACKGROUNDS name               bgword     "background", 背景
+  wall       a wall the object bounces off ("bounces off the left wall", 撞到左边的墙后弹了回来)
   sep        the end of a clause ("and", "then", "，", "然后")
 """
 
@@ -34,7 +35,14 @@ INVERSE = {"left_of": "right_of", "right_of": "left_of", "above": "below", "belo
 CLEAR_GAP = 0.2  # fraction of the canvas: start places further apart than this are told apart in words
 CUT_ZOOMS = {"close": 1.6, "wide": 0.75, "same": 1.0}  # the framing a cut goes to, by the words used for it
 
+WALL_SIDES = ("left", "right", "top", "bottom")
+
 # ---- English phrase tables
+EN_WALL_HITS = (
+    "bounces off the {side} wall",
+    "hits the {side} wall and bounces back",
+    "rebounds off the {side} wall",
+)
 EN_SHAPES = {
     "circle": ("circle", "ball", "disc"),
     "square": ("square", "box", "block"),
@@ -162,6 +170,8 @@ EN_BACKGROUND_KINDS = {  # medium: the kind (and the tone of a plain background,
 }
 
 # ---- Chinese phrase tables
+ZH_WALL_SIDES = {"left": "左边", "right": "右边", "top": "上边", "bottom": "下边"}
+ZH_WALL_HITS = ("撞到{side}的墙后弹了回来", "碰到{side}的墙又弹了回来")
 ZH_COLOURS = {
     "red": "红色",
     "orange": "橙色",
@@ -435,6 +445,12 @@ def _english_lexicon() -> dict[tuple[str, ...], tuple[tuple[str, Any], ...]]:
         verbs=True,
     )
     add(("in front of",), ("rel", "in_front_of"))
+    for side in WALL_SIDES:
+        hits = [h.format(side=side) for h in EN_WALL_HITS] + [
+            f"bounces off the {side}",
+            f"hits the {side} wall",
+        ]
+        add(hits, ("wall", side), verbs=True)
     add(("comes out the other side", "comes out on the other side", "emerges on the other side"), verbs=True)
     for camera, moves in EN_CAMERA_MOVES.items():
         add([f"{who} {m}" for who in ("camera", "view", "shot") for m in moves], ("camera", camera))
@@ -486,6 +502,9 @@ def _chinese_lexicon() -> dict[str, tuple[tuple[str, Any], ...]]:
         ("rel_after", "behind"),
     )
     add([then + w for then in ("", "再", "然后") for w in ("从另一边出来", "从另一侧出来")])
+    for side, word in ZH_WALL_SIDES.items():
+        hits = [h.format(side=word) for h in ZH_WALL_HITS]
+        add(hits + [f"撞到{word}的墙", f"碰到{word}的墙"], ("wall", side))
     for camera, moves in ZH_CAMERA_MOVES.items():
         add([f"镜头{adverb}{m}" for adverb in ("", "缓缓", "慢慢") for m in moves], ("camera", camera))
         if camera != "still":  # 保持静止 alone would be an object's

@@ -243,13 +243,18 @@ def sample_scene(
     p_occlusion: float = 0.15,
     p_multishot: float = 0.1,
     p_camera: float = 0.15,
+    p_wall: float = 0.1,
 ) -> Scene:
-    """A random scene, deterministic by seed, drawn from the train split, the held-out split, or either."""
+    """A random scene, deterministic by seed, drawn from the train split, the held-out split, or either.
+
+    p_occlusion, p_multishot, p_camera and p_wall are the chances of an object passing behind another, of a
+    cut to a close-up, of a camera move, and of a straight-line mover bouncing off a wall (per object).
+    """
     _check_choice("split", split, SPLITS)
     rng = random.Random(seed)
     for _ in range(1000):
         scene = _draw_scene(
-            rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera
+            rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera, p_wall
         )
         if split == "any" or scene_split(scene) == split:
             return scene
@@ -262,7 +267,7 @@ def sample_scene(
 
 
 def _draw_scene(
-    rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera
+    rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera, p_wall
 ) -> Scene:
     aspect = width / height
     wu, hu = max(aspect, 1.0), max(1.0 / aspect, 1.0)  # canvas size in units
@@ -272,13 +277,13 @@ def _draw_scene(
     if num_objects >= 2 and rng.random() < p_occlusion:
         objects = _occlusion_pair(rng, colours[:2], wu, duration)
         objects += [
-            _draw_object(rng, c, wu, hu, duration, objects, depth=2 + i) for i, c in enumerate(colours[2:])
+            _draw_object(rng, c, wu, hu, duration, objects, 2 + i, p_wall) for i, c in enumerate(colours[2:])
         ]
     else:
         objects = []
         depths = rng.sample(range(num_objects), num_objects)
         for c, d in zip(colours, depths, strict=True):
-            objects.append(_draw_object(rng, c, wu, hu, duration, objects, depth=d))
+            objects.append(_draw_object(rng, c, wu, hu, duration, objects, d, p_wall))
     kind = rng.choice(BACKGROUNDS)
     tone, tone2 = rng.sample(list(TONES), 2)
     shots = [Shot(num_frames=num_frames, camera=_draw_camera(rng, p_camera))]
@@ -307,28 +312,44 @@ def _draw_camera(rng: random.Random, p_camera: float) -> str:
     return rng.choice(CAMERAS[1:]) if rng.random() < p_camera else "still"
 
 
-def _draw_object(rng, colour, wu, hu, duration, others, depth) -> ObjectSpec:
+def _draw_object(rng, colour, wu, hu, duration, others, depth, p_wall) -> ObjectSpec:
     shape = rng.choice(SHAPES)
     motion = rng.choice([m for m in MOTIONS if not (m == "spin" and shape in SYMMETRIC_SHAPES)])
     size = rng.choice(list(SIZES))
     r = SIZES[size] * (1.5 if motion == "grow" else 1.0)
     speed = rng.uniform(0.2, 0.4)
-    if motion in DIRECTIONS:
-        # Sampled clips never hit a wall: a caption saying "moves up" must stay true for the whole clip.
+    to_wall = motion in DIRECTIONS and rng.random() < p_wall
+    if motion in DIRECTIONS and not to_wall:
+        # Otherwise a straight-line mover never reaches a wall: "moves up" stays true for the whole clip.
         dx, dy = DIRECTIONS[motion]
         room = min((extent - 2 * (r + 0.03)) / abs(d) for extent, d in ((wu, dx), (hu, dy)) if d)
         speed = min(speed, 0.9 * room / duration)
-    speed = round(speed, 3)
     best = None
     for _ in range(50):  # keep start places apart so objects are told apart at the start
-        x, y = _start_place(rng, motion, r, speed, wu, hu, duration)
+        x, y = _start_place(rng, "still" if to_wall else motion, r, speed, wu, hu, duration)
         gap = min((abs(x - o.x) * wu + abs(y - o.y) * hu for o in others), default=9.0)
         if best is None or gap > best[0]:
             best = (gap, x, y)
         if gap > 0.35:
             break
     _, x, y = best
-    return ObjectSpec(shape, colour, size, motion, round(x, 3), round(y, 3), speed, depth)
+    if to_wall:  # fast enough to meet the wall ahead a third to two thirds of the way through the clip
+        speed = distance_to_wall(x * wu, y * hu, DIRECTIONS[motion], r, wu, hu) / (
+            rng.uniform(0.33, 0.66) * duration
+        )
+        speed = min(max(speed, 0.2), 2.0)
+    return ObjectSpec(shape, colour, size, motion, round(x, 3), round(y, 3), round(speed, 3), depth)
+
+
+def distance_to_wall(x: float, y: float, d: tuple[float, float], r: float, wu: float, hu: float) -> float:
+    """How far (units) a disc of radius r at (x, y) travels along direction d before touching a wall."""
+    reach = []
+    for pos, step, extent in ((x, d[0], wu), (y, d[1], hu)):
+        if step > 0:
+            reach.append((extent - r - pos) / step)
+        elif step < 0:
+            reach.append((pos - r) / -step)
+    return max(min(reach), 0.0)
 
 
 def _start_place(rng, motion, r, speed, wu, hu, duration) -> tuple[float, float]:

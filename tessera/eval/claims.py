@@ -135,10 +135,10 @@ class Context:
                 starts.append(f)
         return sorted(set(starts) | set(self.scene.shot_starts()))  # and where the prompt's own cuts fall
 
-    def world_track(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Object k's centre in the video, undoing the scene's camera moves: pixels of the default framing,
-        so that "moves left" means left in the world even while the camera pans or zooms."""
-        _, x, y = self.seen.track(self.scene.objects[k].colour)
+    def world_track(self, k: int, det: Detections | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Object k's centre in the video (or in `det`), undoing the scene's camera moves: pixels of the
+        default framing, so that "moves left" means left in the world even while the camera pans or zooms."""
+        _, x, y = (det or self.seen).track(self.scene.objects[k].colour)
         cam_x, cam_y, ppu = camera_track(self.scene)
         unit = self.scene.unit
         wx = ((x - self.scene.width / 2) / ppu + cam_x) * unit

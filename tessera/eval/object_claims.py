@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from tessera.data.render import SPIN_RATE
-from tessera.data.world import DIRECTIONS, ORBIT_RADIUS, SYMMETRIC_SHAPES
+from tessera.data.render import SPIN_RATE, wall_hits
+from tessera.data.world import DIRECTIONS, ORBIT_RADIUS, SYMMETRIC_SHAPES, ObjectSpec
 from tessera.eval.claims import SHAPE_FRAMES, SIZE_TOLERANCE, Claim, Context, from_checks, sample
 from tessera.eval.detect import (
     NUM_OBJECT_LABELS,
@@ -19,6 +19,7 @@ from tessera.eval.detect import (
 )
 
 PATH_TOLERANCE = 0.1  # of the shorter side
+DEFAULT_SPEED = ObjectSpec.speed  # units / s: what a prompt that names no speed means
 STILL_TOLERANCE = 0.04  # of the shorter side, per stretch of half a second
 
 
@@ -43,6 +44,7 @@ def object_claims(ctx: Context, k: int) -> list[Claim]:
         claims.append(_place(ctx, k, ctx.stated.objects[k] & {"x", "y"}))
     if obj.motion in ("bounce", "fall"):
         claims.append(_physics(ctx, k, frames))
+    claims.append(_walls(ctx, k))
     return [dataclasses.replace(c, about=(k,)) for c in claims if c is not None]
 
 
@@ -134,9 +136,10 @@ def _motion_as_said(ctx: Context, k: int) -> Claim:
     if obj.motion == "still":
         ok = dist < STILL_TOLERANCE * ctx.side
     elif obj.motion in DIRECTIONS:
-        d = np.array(DIRECTIONS[obj.motion])
-        # Half the prompt's default speed is enough: the words say which way, not how fast.
-        ok = (moves @ d > 0.7 * dist) & (dist > 0.5 * obj.speed * ctx.side * spans)
+        # Half the default speed is enough: the words say which way, not how fast.
+        fast = dist > 0.5 * min(obj.speed, DEFAULT_SPEED) * ctx.side * spans
+        headings = _headings(DIRECTIONS[obj.motion], [side for i, side in ctx.stated.walls if i == k])
+        ok = _follows(np.array([(moves @ h > 0.7 * dist) & fast for h in headings]))
     elif obj.motion in ("bounce", "fall"):
         ok = np.array([_drops_then(ctx, gy, stretches, rises=obj.motion == "bounce")])
     else:  # circle: the heading turns clockwise on screen, about as fast as an orbit does
@@ -145,6 +148,68 @@ def _motion_as_said(ctx: Context, k: int) -> Claim:
         want = obj.speed / ORBIT_RADIUS * spans[:-1] if len(spans) > 1 else np.array([])
         ok = (turn > 0.3 * want) if len(turn) else np.array([False])
     return Claim("motion", obj.name, float(np.mean(ok)), f"{obj.motion}: {int(np.sum(ok))}/{len(ok)} as said")
+
+
+def _headings(direction: tuple[float, float], walls: list[str]) -> list[np.ndarray]:
+    """The way a straight-line mover heads at first and after each wall it bounces off, in order."""
+    out = [np.array(direction)]
+    for side in walls:
+        flip = np.array([-1.0, 1.0]) if side in ("left", "right") else np.array([1.0, -1.0])
+        out.append(out[-1] * flip)
+    return out
+
+
+def _follows(matches: np.ndarray) -> np.ndarray:
+    """(headings, stretches) bool -> per stretch, whether it fits the best reading of the stretches as
+    heading 0, then 1, ... in order, every heading used. The stretch in which a turn happens is excused."""
+    num_h, num_s = matches.shape
+    if num_s < num_h:
+        return np.zeros(num_s, bool)
+    best = np.full(
+        (num_s + 1, num_h), -1
+    )  # best[i, j]: most fitting stretches among the first i, at heading j
+    best[0, 0] = 0
+    for i in range(1, num_s + 1):
+        for j in range(num_h):
+            stay = best[i - 1, j] + matches[j, i - 1] if best[i - 1, j] >= 0 else -1
+            turn = best[i - 1, j - 1] + 1 if j and best[i - 1, j - 1] >= 0 else -1
+            best[i, j] = max(stay, turn)
+    fits = max(int(best[num_s, num_h - 1]), 0)
+    return np.arange(num_s) < fits  # (which stretches fit matters not, only how many)
+
+
+def _walls(ctx: Context, k: int) -> Claim | None:
+    """Each wall the object should bounce off: it gets there, and turns back. With the full spec, only what
+    the reference rendering itself shows is claimed (a bounce during a close-up elsewhere is not)."""
+    obj = ctx.scene.objects[k]
+    if ctx.exact:
+        sides = [side for _, side in wall_hits(ctx.scene, obj)]
+    else:
+        sides = [side for i, side in ctx.stated.walls if i == k]
+    if not sides:
+        return None
+    checks = _wall_checks(ctx, k, ctx.seen, ctx.seen_frames(k), sides)
+    if ctx.exact:
+        shown = _wall_checks(ctx, k, ctx.expected, ctx.visible_frames(k), sides)
+        checks = {name: ok for name, ok in checks.items() if shown[name]}
+    return from_checks("physics", obj.name, checks) if checks else None
+
+
+def _wall_checks(
+    ctx: Context, k: int, det: Detections, frames: np.ndarray, sides: list[str]
+) -> dict[str, bool]:
+    x, y = ctx.world_track(k, det)
+    radius = ctx.scene.objects[k].radius * ctx.scene.unit
+    checks = {}
+    for side in dict.fromkeys(sides):
+        along, extent = (x, ctx.scene.width) if side in ("left", "right") else (y, ctx.scene.height)
+        gap = (along[frames] if side in ("left", "top") else extent - along[frames]) - radius  # to the wall
+        turn = int(np.argmin(gap)) if len(gap) else 0
+        checks[f"reaches the {side} wall"] = len(gap) > 0 and gap[turn] < 0.08 * extent
+        checks[f"turns back from the {side} wall"] = (
+            0 < turn < len(gap) - 1 and gap[turn:].max() - gap[turn] > 0.05 * extent
+        )
+    return checks
 
 
 def _drops_then(ctx: Context, gy: np.ndarray, stretches: list[np.ndarray], rises: bool) -> bool:
