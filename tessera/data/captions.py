@@ -21,7 +21,7 @@ from itertools import combinations
 
 from tessera.data import vocabulary as vocab
 from tessera.data.render import wall_hits
-from tessera.data.world import DIRECTIONS, Background, ObjectSpec, Scene, Shot
+from tessera.data.world import DIRECTIONS, Background, ObjectSpec, Scene, Shot, frame_on
 
 LANGS = ("en", "zh")
 DETAILS = ("short", "medium", "detailed")
@@ -107,7 +107,7 @@ def close_up_focus(scene: Scene, shot: Shot) -> int | None:
     if cut_kind(shot) != "close":
         return None
     for i, o in enumerate(scene.objects):
-        cx, cy = vocab.frame_on(o.x, o.y, shot.zoom)
+        cx, cy = frame_on(o.x, o.y, shot.zoom)
         if abs(cx - shot.cx) < 0.01 and abs(cy - shot.cy) < 0.01:
             return i
     return None

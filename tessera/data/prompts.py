@@ -32,6 +32,7 @@ from tessera.data.world import (
     Scene,
     Shot,
     distance_to_wall,
+    frame_on,
 )
 
 _Token = tuple[str, Any, str]  # kind, value, the words it came from
@@ -588,7 +589,7 @@ def _shots(specs: list[dict[str, Any]], objects: tuple[ObjectSpec, ...], num_fra
         zoom, (cx, cy) = vocab.CUT_ZOOMS[spec["cut"] or "same"], (0.5, 0.5)
         if spec["focus"] is not None and zoom > 1:
             focus = objects[spec["focus"]]
-            cx, cy = vocab.frame_on(focus.x, focus.y, zoom)
+            cx, cy = frame_on(focus.x, focus.y, zoom)
         camera = spec["camera"] or "still"
         shots.append(Shot(length, camera=camera, zoom=zoom, cx=round(cx, 3), cy=round(cy, 3)))
     return tuple(shots)

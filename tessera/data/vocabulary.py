@@ -272,12 +272,6 @@ ZH_BACKGROUND_KINDS = {
 }
 
 
-def frame_on(x: float, y: float, zoom: float) -> tuple[float, float]:
-    """The centre of a close-up on a start place, kept inside the canvas as the world frames it."""
-    half = 0.5 / zoom
-    return min(max(x, half), 1 - half), min(max(y, half), 1 - half)
-
-
 # ---- what people write beyond the tables
 
 EN_FILLERS = (  # space-separated words

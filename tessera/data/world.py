@@ -291,9 +291,7 @@ def _draw_scene(
         first = num_frames // 2
         zoom = rng.uniform(1.4, 1.8)
         focus = rng.choice(objects)
-        half_w, half_h = 0.5 / zoom, 0.5 / zoom
-        cx = min(max(focus.x, half_w), 1 - half_w)
-        cy = min(max(focus.y, half_h), 1 - half_h)
+        cx, cy = frame_on(focus.x, focus.y, zoom)
         shots = [
             Shot(num_frames=first),
             Shot(num_frames=num_frames - first, zoom=round(zoom, 3), cx=round(cx, 3), cy=round(cy, 3)),
@@ -306,6 +304,12 @@ def _draw_scene(
         background=Background(kind, tone, tone2),
         shots=tuple(shots),
     )
+
+
+def frame_on(x: float, y: float, zoom: float) -> tuple[float, float]:
+    """The centre of a close-up on a place (fractions), kept so that the view stays inside the canvas."""
+    half = 0.5 / zoom
+    return min(max(x, half), 1 - half), min(max(y, half), 1 - half)
 
 
 def _draw_camera(rng: random.Random, p_camera: float) -> str:
