@@ -158,8 +158,9 @@ class _English:
     def short(self, objects: list[ObjectSpec]) -> str:
         ing = self.rng.random() < 0.4
         items = []
-        for o in objects:
-            quiet = o.motion == "still" and self.rng.random() < 0.3  # a still object needs no verb
+        for n, o in enumerate(objects):
+            # A still object may go without a verb, but only last: "a box and a ball drifts" misleads.
+            quiet = o.motion == "still" and n == len(objects) - 1 and self.rng.random() < 0.3
             items.append(self.noun(o) if quiet else f"{self.noun(o)} {self.verb(o, ing)}")
         if ing:
             return self.pick(("a video of ", "footage of ", "")) + _join(items, " and ")
