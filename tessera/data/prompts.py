@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.data import prompt_scene
+from tessera.data import lexicon, prompt_scene
 from tessera.data import vocabulary as vocab
 from tessera.data.prompt_scene import Token
 from tessera.data.world import (
@@ -114,8 +114,8 @@ def parse_prompt(
     return ParsedPrompt(scene, stated)
 
 
-_EN_LONGEST = max(map(len, vocab.EN_LEXICON))
-_ZH_LONGEST = max(map(len, vocab.ZH_LEXICON))
+_EN_LONGEST = max(map(len, lexicon.EN_LEXICON))
+_ZH_LONGEST = max(map(len, lexicon.ZH_LEXICON))
 _PIECE = re.compile(r"([a-z0-9]+(?:['’-][a-z0-9]+)*)|([\u3400-\u9fff]+)|([,.;:!?，。；：！？、])|(\S)")
 
 
@@ -148,8 +148,8 @@ def _match_english(run: list[tuple[str, str]], tokens: list[Token], unknown: lis
     while i < len(run):
         for n in range(min(_EN_LONGEST, len(run) - i), 0, -1):
             key = tuple(part for part, _ in run[i : i + n])
-            if key in vocab.EN_LEXICON:
-                tokens += [(kind, value, " ".join(key)) for kind, value in vocab.EN_LEXICON[key]]
+            if key in lexicon.EN_LEXICON:
+                tokens += [(kind, value, " ".join(key)) for kind, value in lexicon.EN_LEXICON[key]]
                 i += n
                 break
         else:
@@ -162,7 +162,8 @@ def _match_chinese(han: str, tokens: list[Token], unknown: list[str]) -> None:
     i, bad = 0, ""
     while i < len(han):
         n = next(
-            (n for n in range(min(_ZH_LONGEST, len(han) - i), 0, -1) if han[i : i + n] in vocab.ZH_LEXICON), 0
+            (n for n in range(min(_ZH_LONGEST, len(han) - i), 0, -1) if han[i : i + n] in lexicon.ZH_LEXICON),
+            0,
         )
         if not n:
             bad += han[i]  # neighbouring unknown characters are reported together, as one word
@@ -171,7 +172,7 @@ def _match_chinese(han: str, tokens: list[Token], unknown: list[str]) -> None:
         if bad:
             unknown.append(bad)
             bad = ""
-        tokens += [(kind, value, han[i : i + n]) for kind, value in vocab.ZH_LEXICON[han[i : i + n]]]
+        tokens += [(kind, value, han[i : i + n]) for kind, value in lexicon.ZH_LEXICON[han[i : i + n]]]
         i += n
     if bad:
         unknown.append(bad)

@@ -1,11 +1,9 @@
 """The words of world prompts, English and Chinese: the phrases captions write and the lexicon prompts read.
 
 `tessera.data.captions` writes scenes with the phrase tables (EN_*, ZH_*; each tuple holds synonyms it may
-choose from). `tessera.data.prompts` reads with EN_LEXICON and ZH_LEXICON, built from the same tables plus
-words people write that captions never use, so a phrase added to a table is understood at once.
-
-A lexicon maps a phrase (English: a tuple of lower-case words; Chinese: a string) to the tokens it stands
-for, each a (kind, value) pair; an empty tuple marks a known filler that carries nothing ("the", "的").
+choose from). `tessera.data.lexicon` builds the parser's lexicons from the same tables plus words people
+write that captions never use, so a phrase added to a table is understood at once. The token kinds a
+lexicon phrase stands for:
 
   det        "a" or "the"                     count      1 to 4 ("two", 两个)
   colour, tone, size, shape                   the world's names; shape None is a generic noun ("object")
@@ -23,11 +21,6 @@ for, each a (kind, value) pair; an empty tuple marks a known filler that carries
 """
 
 from __future__ import annotations
-
-import re
-from typing import Any
-
-from tessera.data.world import COLOURS
 
 THIRDS = (("left", "centre", "right"), ("top", "middle", "bottom"))  # names of the thirds of x, then of y
 RELATIONS = ("left_of", "right_of", "above", "below", "behind")
@@ -387,133 +380,3 @@ ZH_PARTIAL_PLACES = {
     (None, "bottom"): ("下方", "底部"),
     ("centre", "middle"): ("中间", "正中央"),
 }
-
-
-def _words(phrase: str) -> tuple[str, ...]:
-    return tuple(re.findall(r"[a-z0-9]+", phrase.lower()))
-
-
-def _verb_forms(phrase: str) -> list[str]:
-    first, _, rest = phrase.partition(" ")
-    return [f"{form} {rest}".strip() for form in (first, *EN_VERB_FORMS.get(first, ()))]
-
-
-def _plural(noun: str) -> str:
-    return noun + ("es" if noun.endswith(("x", "s")) else "s")
-
-
-def _english_lexicon() -> dict[tuple[str, ...], tuple[tuple[str, Any], ...]]:
-    lex: dict[tuple[str, ...], tuple[tuple[str, Any], ...]] = {}
-
-    def add(phrases, *tokens: tuple[str, Any], verbs: bool = False) -> None:
-        for phrase in phrases:
-            for form in _verb_forms(phrase) if verbs else [phrase]:
-                lex[_words(form)] = tokens
-
-    add(EN_FILLERS.split())
-    add(EN_SEPARATORS, ("sep", None))
-    add(("a", "an"), ("det", "a"))
-    add(("the",), ("det", "the"))
-    for n, words in EN_COUNTS.items():
-        add([w.removeprefix("a ") for w in words] + [str(n)], ("count", n))
-    colours = {c: (c,) for c in COLOURS}
-    tables = {"colour": colours, "tone": EN_TONES, "size": EN_SIZES, "dir": EN_DIRECTIONS, "bgkind": EN_KINDS}
-    for kind, table in {**tables, "rel": EN_RELATIONS, "motion": EN_MOTIONS}.items():
-        for value, words in table.items():
-            add(words + EN_EXTRA.get(kind, {}).get(value, ()), (kind, value), verbs=kind == "motion")
-    for shape, words in [*EN_SHAPES.items(), (None, ("object", "shape", "thing"))]:
-        words += EN_EXTRA["shape"].get(shape, ())
-        add(words + tuple(_plural(w) for w in words), ("shape", shape))
-    for where, cores in [*EN_PLACES.items(), *EN_PARTIAL_PLACES.items()]:  # after "dir": "left" is a way
-        cores += tuple(c.replace("centre", "center") for c in cores if "centre" in c)
-        ways = [f"{p} {c}".strip() for p in ("", "the", "to the", "towards the", "toward the") for c in cores]
-        add(ways, ("way", where))
-        add(
-            [f"{p} {c}" for p in ("on the", "in the", "at the", "near the", "on", "in", "at") for c in cores],
-            ("place", where),
-        )
-    add(EN_GO, ("go", None), verbs=True)
-    add(
-        ("behind", "passes behind", "goes behind", "moves behind", "slides behind"),
-        ("rel", "behind"),
-        verbs=True,
-    )
-    add(("in front of",), ("rel", "in_front_of"))
-    for side in WALL_SIDES:
-        hits = [h.format(side=side) for h in EN_WALL_HITS] + [
-            f"bounces off the {side}",
-            f"hits the {side} wall",
-        ]
-        add(hits, ("wall", side), verbs=True)
-    add(("comes out the other side", "comes out on the other side", "emerges on the other side"), verbs=True)
-    for camera, moves in EN_CAMERA_MOVES.items():
-        add([f"{who} {m}" for who in ("camera", "view", "shot") for m in moves], ("camera", camera))
-        if camera != "still":  # "is still" alone would be an object's
-            add(moves, ("camera", camera), verbs=True)
-    add(("static camera", "still camera", "fixed camera", "shot is static"), ("camera", "still"))
-    for kind, targets in EN_CUTS.items():
-        add(
-            [f"cuts to {t}" for t in targets] + [f"switches to {t}" for t in targets],
-            ("cut", kind),
-            verbs=True,
-        )
-        add([f"cuts to {t} of" for t in targets], ("cut", kind), ("focus", None), verbs=True)
-        add([f"switches to {t} of" for t in targets], ("cut", kind), ("focus", None), verbs=True)
-    add(("background", "backdrop"), ("bgword", None))
-    return lex
-
-
-def _chinese_lexicon() -> dict[str, tuple[tuple[str, Any], ...]]:
-    lex: dict[str, tuple[tuple[str, Any], ...]] = {}
-
-    def add(phrases, *tokens: tuple[str, Any]) -> None:
-        lex.update((phrase, tokens) for phrase in phrases)
-
-    add(ZH_FILLERS.split())
-    add(ZH_SEPARATORS, ("sep", None))
-    add(("一个", "一只", "一颗"), ("det", "a"))
-    add(("只有一个", "单个"), ("count", 1))
-    for n, digit in ((2, "两"), (2, "二"), (3, "三"), (4, "四")):
-        add([digit + unit for unit in "个只颗"], ("count", n))
-    for colour, word in ZH_COLOURS.items():
-        add((word, *ZH_EXTRA["colour"][colour]), ("colour", colour))
-    for size, word in ZH_SIZES.items():
-        add((word, *ZH_EXTRA["size"][size]), ("size", size))
-    for kind, table in (("tone", ZH_TONES), ("shape", ZH_SHAPES), ("motion", ZH_MOTIONS)):
-        for value, words in table.items():
-            add(words + ZH_EXTRA[kind].get(value, ()), (kind, value))
-    add(("物体", "形状", "图形", "东西"), ("shape", None))
-    for d, words in ZH_DIR_WORDS.items():
-        add([toward + w for toward in ZH_TOWARD for w in words], ("dir", d))
-    add((*ZH_GO, "移", "运动", "飘"), ("go", None))
-    for where, cores in [*ZH_PLACES.items(), *ZH_PARTIAL_PLACES.items()]:
-        # 画面 + place is listed whole so that 画面中 (a filler) cannot swallow the 中 of 画面中间.
-        add([frame + core for frame in ("", "画面", "画面的") for core in cores], ("place", where))
-    for rel, words in ZH_RELATIONS.items():
-        add(words, ("rel_after", rel))
-    add(
-        [de + w for de in ("", "的") for w in ("后面穿过", "后面经过", "背后穿过", "后方穿过")],
-        ("rel_after", "behind"),
-    )
-    add([then + w for then in ("", "再", "然后") for w in ("从另一边出来", "从另一侧出来")])
-    for side, word in ZH_WALL_SIDES.items():
-        hits = [h.format(side=word) for h in ZH_WALL_HITS]
-        add(hits + [f"撞到{word}的墙", f"碰到{word}的墙"], ("wall", side))
-    for camera, moves in ZH_CAMERA_MOVES.items():
-        add([f"镜头{adverb}{m}" for adverb in ("", "缓缓", "慢慢") for m in moves], ("camera", camera))
-        if camera != "still":  # 保持静止 alone would be an object's
-            add(moves, ("camera", camera))
-    for kind, targets in ZH_CUTS.items():
-        add(
-            [v + t + s for v in ("切换到", "切到", "切换为", "转到") for t in targets for s in ("", "镜头")],
-            ("cut", kind),
-        )
-    add(("对准", "聚焦在", "聚焦于"), ("focus", None))
-    for kind, words in ZH_KINDS.items():
-        add(words + {"checker": ("格子",)}.get(kind, ()), ("bgkind", kind))
-    add(("背景", "背景上", "底色"), ("bgword", None))
-    return lex
-
-
-EN_LEXICON = _english_lexicon()
-ZH_LEXICON = _chinese_lexicon()
