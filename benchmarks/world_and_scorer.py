@@ -25,7 +25,7 @@ from tessera.data.prompts import parse_prompt  # noqa: E402
 from tessera.data.render import render  # noqa: E402
 from tessera.data.video_io import read_video, write_video  # noqa: E402
 from tessera.data.world import sample_scene  # noqa: E402
-from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, noisy  # noqa: E402
+from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy  # noqa: E402
 from tessera.eval.scorer import score  # noqa: E402
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
@@ -75,6 +75,8 @@ def degraded(num_scenes: int) -> None:
         "noise sigma 20": lambda v, s: noisy(v, 20.0),
         "blur radius 1": lambda v, s: blurred(v, 1.0),
         "blur radius 2": lambda v, s: blurred(v, 2.0),
+        "25% darker": lambda v, s: exposed(v, 0.75),
+        "12% brighter": lambda v, s: exposed(v, 1.12),
     }
     for name, degrade in kinds.items():
         vals = []

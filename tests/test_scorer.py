@@ -9,7 +9,7 @@ from tessera.data.captions import caption
 from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import Background, ObjectSpec, Scene, Shot, sample_scene
-from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, noisy
+from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy
 from tessera.eval.scorer import score
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
@@ -203,6 +203,8 @@ def test_bounce_and_fall_are_told_apart():
         ("h264 crf 28", lambda v, s: compressed(v, s.fps, crf=28), 0.93),
         ("noise sigma 8", lambda v, s: noisy(v, 8.0), 0.95),
         ("blur radius 1", lambda v, s: blurred(v, 1.0), 0.92),
+        ("25% darker", lambda v, s: exposed(v, 0.75), 0.92),
+        ("12% brighter", lambda v, s: exposed(v, 1.12), 0.92),
     ],
 )
 def test_degraded_but_right_videos_still_score_high(name, degrade, floor):

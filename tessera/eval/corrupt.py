@@ -110,6 +110,11 @@ def blurred(video: np.ndarray, radius: float = 1.0) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(radius))) for f in video])
 
 
+def exposed(video: np.ndarray, gain: float = 0.8) -> np.ndarray:
+    """Darker (gain < 1) or brighter, as a clip whose exposure drifted."""
+    return np.clip(video * gain, 0, 255).astype(np.uint8)
+
+
 def noisy(video: np.ndarray, sigma: float = 8.0, seed: int = 0) -> np.ndarray:
     grain = np.random.default_rng(seed).normal(0.0, sigma, video.shape)
     return np.clip(video + grain, 0, 255).astype(np.uint8)
