@@ -112,7 +112,8 @@ class Context:
         """Core area (pixels) object k should have at these frames when seen whole."""
         obj = self.scene.objects[k]
         radius = self.ref.kinematics.radius[k, frames]
-        return np.array([_core_area(obj.shape, obj.colour, round(r * 2) / 2) for r in radius])
+        tone = self.scene.background.tone  # edges blend with what is behind, and so count more or less
+        return np.array([_core_area(obj.shape, obj.colour, tone, round(r * 2) / 2) for r in radius])
 
     @cached_property
     def shot_starts(self) -> list[int]:
@@ -194,12 +195,12 @@ def sample(frames: np.ndarray, n: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=2048)
-def _core_area(shape: str, colour: str, radius: float) -> float:
-    """How many core pixels the detector finds for a shape drawn alone at this radius (pixels)."""
+def _core_area(shape: str, colour: str, tone: str, radius: float) -> float:
+    """How many core pixels the detector finds for a shape drawn alone on a tone at this radius (pixels)."""
     size = int(math.ceil(radius * 1.4)) * 2 + 6
     c = np.arange(size) + 0.5 - size / 2
     px, py = np.meshgrid(c, c)
     alpha = np.clip(0.5 - shape_sdf(shape, px, py, radius, 0.0), 0.0, 1.0)[..., None]
-    white, paint = np.array(TONES["white"], np.float32), np.array(COLOURS[colour], np.float32)
-    image = np.rint(white + (paint - white) * alpha).astype(np.uint8)
+    ground, paint = np.array(TONES[tone], np.float32), np.array(COLOURS[colour], np.float32)
+    image = np.rint(ground + (paint - ground) * alpha).astype(np.uint8)
     return float(detect(image[None]).area[OBJECT_NAMES.index(colour), 0])
