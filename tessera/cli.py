@@ -171,17 +171,7 @@ def _eval(args: argparse.Namespace) -> int:
         scene, stated = parsed.scene, parsed.stated
     result = score(video, scene, stated=stated)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "total": result.total,
-                    "groups": result.groups,
-                    "criteria": result.criteria,
-                    "claims": [vars(c) | {"passed": c.passed} for c in result.claims],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(result.to_dict(), indent=2))
     else:
         print(result.table())
     return 0

@@ -100,10 +100,6 @@ class Detections:
     x: np.ndarray
     y: np.ndarray
 
-    @property
-    def num_frames(self) -> int:
-        return self.labels.shape[0]
-
     def mask(self, colour: str, frame: int) -> np.ndarray:
         """(H, W) bool core pixels of an object colour in one frame."""
         return self.core[frame] & (self.labels[frame] == OBJECT_NAMES.index(colour))
