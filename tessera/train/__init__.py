@@ -1,0 +1,1 @@
+"""Training loops. The only package that may import torch.distributed."""
