@@ -1,0 +1,359 @@
+"""The diffusion transformer: spacetime patches of a latent video, conditioned on text and flow time.
+
+Shape letters: B batch, C channels, F frames, H height, W width (latent grid), L video tokens, S text tokens,
+D model width, N heads, K head dim.
+
+Architecture = Wan2.1's text-to-video transformer (see shared/reference/wan21.md, section 1), so Wan2.1
+weights in the diffusers layout load with no renaming: every child is named as in diffusers'
+WanTransformer3DModel and the state dict has exactly its keys. One extension: the flow time may be given per
+token, (B, L) instead of (B,), and then the time embedding and every modulation are per token. This is how
+known frames are conditioned on (their tokens get time 0) with one model and one sampler.
+
+A block: adaLN-modulated self-attention with 3D RoPE and a gated residual; cross-attention to the text
+(affine LayerNorm, no modulation, no gate); adaLN-modulated GELU MLP with a gated residual. The six
+modulation vectors are the block's own learned offset (`scale_shift_table`) plus a projection of the time
+embedding shared by all blocks (`condition_embedder.time_proj`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from tessera.models.layers import (
+    FP32LayerNorm,
+    RMSNorm,
+    RoPE3d,
+    apply_rope,
+    attention,
+    modulate,
+    timestep_embedding,
+)
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Architecture of the DiT. Defaults are Wan2.1-T2V-1.3B."""
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # (frames, rows, columns) per token
+    num_heads: int = 12
+    head_dim: int = 128
+    in_channels: int = 16  # latent channels in
+    out_channels: int = 16  # velocity channels out
+    text_dim: int = 4096  # width of the text encoder's tokens
+    freq_dim: int = 256  # width of the time sinusoid
+    ffn_dim: int = 8960
+    num_layers: int = 30
+    cross_attn_norm: bool = True  # affine LayerNorm before cross-attention (Wan: True)
+    eps: float = 1e-6
+    rope_max_seq_len: int = 1024  # positions per axis in the rotary tables
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "patch_size", tuple(self.patch_size))
+        if len(self.patch_size) != 3 or min(self.patch_size) < 1:
+            raise ValueError(f"patch_size must be three positive ints (t, h, w), got {self.patch_size}")
+        if self.head_dim % 2 or self.head_dim < 6:
+            raise ValueError(f"head_dim must be even and >= 6 (3D RoPE splits it), got {self.head_dim}")
+        for name in ("num_heads", "in_channels", "out_channels", "text_dim", "ffn_dim", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.freq_dim < 2 or self.freq_dim % 2:
+            raise ValueError(f"freq_dim must be even and >= 2, got {self.freq_dim}")
+
+    @property
+    def dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (patch_size as a list)."""
+        out = dataclasses.asdict(self)
+        out["patch_size"] = list(self.patch_size)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiTConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"DiTConfig: unknown keys {unknown}; allowed: {sorted(known)}")
+        return cls(**data)
+
+
+DIT_SIZES: dict[str, DiTConfig] = {
+    # diffusers' own test size: 2 heads x 12, RoPE split 4/4/4
+    "tiny": DiTConfig(
+        num_heads=2,
+        head_dim=12,
+        in_channels=4,
+        out_channels=4,
+        text_dim=16,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+    ),
+    "world": DiTConfig(
+        num_heads=4, head_dim=64, in_channels=16, out_channels=16, text_dim=384, ffn_dim=1024, num_layers=6
+    ),
+    "wan2.1-t2v-1.3b": DiTConfig(num_heads=12, head_dim=128, ffn_dim=8960, num_layers=30),
+    "wan2.1-t2v-14b": DiTConfig(num_heads=40, head_dim=128, ffn_dim=13824, num_layers=40),
+}
+
+
+class MLP(nn.Module):
+    """Linear -> activation -> Linear, children `linear_1` / `linear_2` (diffusers' embedder names)."""
+
+    def __init__(self, in_dim: int, dim: int, activation: nn.Module):
+        super().__init__()
+        self.linear_1 = nn.Linear(in_dim, dim)
+        self.act = activation
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(x.to(self.linear_1.weight.dtype))))
+
+
+class ConditionEmbedder(nn.Module):
+    """Flow time -> (time embedding, block modulation); text tokens -> model width."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.freq_dim = cfg.freq_dim
+        self.time_embedder = MLP(cfg.freq_dim, cfg.dim, nn.SiLU())
+        self.time_proj = nn.Linear(cfg.dim, 6 * cfg.dim)  # shared by all blocks; SiLU applied before it
+        self.text_embedder = MLP(cfg.text_dim, cfg.dim, nn.GELU(approximate="tanh"))
+
+    def forward(
+        self, t: torch.Tensor, context: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # A per-sample t gets a token axis of size 1, so everything after broadcasts over L for free.
+        t = t[:, None] if t.ndim == 1 else t  # (B, 1 | L)
+        temb = self.time_embedder(timestep_embedding(t, self.freq_dim))  # (B, 1|L, D)
+        modulation = self.time_proj(F.silu(temb).to(self.time_proj.weight.dtype))  # (B, 1|L, 6D)
+        modulation = rearrange(modulation, "b l (six d) -> b l six d", six=6)  # (B, 1|L, 6, D)
+        return temb, modulation, self.text_embedder(context)  # context: (B, S, D)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with RMSNorm over the full width of q and k (before the head split).
+
+    Self-attention when `context` is None (with RoPE), cross-attention to `context` otherwise (no RoPE).
+    """
+
+    def __init__(self, dim: int, num_heads: int, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.to_q = nn.Linear(dim, dim)
+        self.to_k = nn.Linear(dim, dim)
+        self.to_v = nn.Linear(dim, dim)
+        # A list of one so the key is `to_out.0` as in diffusers (whose index 1 is a parameterless dropout).
+        self.to_out = nn.ModuleList([nn.Linear(dim, dim)])
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        source = x if context is None else context  # (B, L | S, D)
+        q = self.norm_q(self.to_q(x))  # (B, L, D)
+        k = self.norm_k(self.to_k(source))  # (B, L|S, D)
+        v = self.to_v(source)  # (B, L|S, D)
+        q, k, v = (rearrange(z, "b l (n k) -> b n l k", n=self.num_heads) for z in (q, k, v))  # (B, N, ., K)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        out = attention(q, k, v, mask)  # (B, N, L, K)
+        return self.to_out[0](rearrange(out, "b n l k -> b l (n k)"))  # (B, L, D)
+
+
+class InProjection(nn.Module):
+    """A Linear under the child name `proj`, so the first FFN weight is `ffn.net.0.proj` as in diffusers."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+class FeedForward(nn.Module):
+    """Linear -> GELU (tanh approximation, as Wan was trained) -> Linear."""
+
+    def __init__(self, dim: int, hidden_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            InProjection(dim, hidden_dim), nn.GELU(approximate="tanh"), nn.Linear(hidden_dim, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DiTBlock(nn.Module):
+    """Modulated self-attention, plain cross-attention to the text, modulated FFN; gated residuals."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        dim = cfg.dim
+        self.norm1 = FP32LayerNorm(dim, cfg.eps, elementwise_affine=False)
+        self.attn1 = Attention(dim, cfg.num_heads, cfg.eps)
+        self.norm2 = (
+            FP32LayerNorm(dim, cfg.eps, elementwise_affine=True) if cfg.cross_attn_norm else nn.Identity()
+        )
+        self.attn2 = Attention(dim, cfg.num_heads, cfg.eps)
+        self.norm3 = FP32LayerNorm(dim, cfg.eps, elementwise_affine=False)
+        self.ffn = FeedForward(dim, cfg.ffn_dim)
+        # Learned offsets of (shift, scale, gate) for attention then FFN, added to the time projection.
+        self.scale_shift_table = nn.Parameter(torch.empty(1, 6, dim))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        modulation: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        context_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """x (B, L, D); context (B, S, D); modulation (B, 1|L, 6, D); context_mask bool (B, 1, 1, S)."""
+        # Modulation and the gated residual adds stay in fp32: bf16 rounding there compounds over blocks.
+        params = (self.scale_shift_table + modulation.float()).unbind(dim=2)  # 6 x (B, 1|L, D)
+        shift_attn, scale_attn, gate_attn, shift_ffn, scale_ffn, gate_ffn = params
+        h = modulate(self.norm1(x.float()), shift_attn, scale_attn).type_as(x)
+        x = (x.float() + self.attn1(h, rope=rope) * gate_attn).type_as(x)
+        x = x + self.attn2(self.norm2(x), context, mask=context_mask)
+        h = modulate(self.norm3(x.float()), shift_ffn, scale_ffn).type_as(x)
+        return (x.float() + self.ffn(h).float() * gate_ffn).type_as(x)
+
+
+class DiT(nn.Module):
+    """Velocity predictor v(x_t, t, text) over a latent video; see the module docstring."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        dim = cfg.dim
+        self.rope = RoPE3d(cfg.head_dim, cfg.rope_max_seq_len)
+        # kernel = stride = patch: each token is one non-overlapping (pt, ph, pw) patch.
+        self.patch_embedding = nn.Conv3d(
+            cfg.in_channels, dim, kernel_size=cfg.patch_size, stride=cfg.patch_size
+        )
+        self.condition_embedder = ConditionEmbedder(cfg)
+        self.blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.num_layers)])
+        self.norm_out = FP32LayerNorm(dim, cfg.eps, elementwise_affine=False)
+        self.proj_out = nn.Linear(dim, cfg.out_channels * math.prod(cfg.patch_size))
+        # Head (shift, scale) offsets; the head is modulated by the time embedding itself, not by time_proj.
+        self.scale_shift_table = nn.Parameter(torch.empty(1, 2, dim))
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Fresh weights; also valid after a meta-device build and `to_empty(device=...)`.
+
+        - Linears and the patch conv (as a matrix): Xavier-uniform weights, zero biases (DiT's choice).
+        - Sinusoid -> time MLP: normal(0, 0.02), as DiT's timestep embedder.
+        - `time_proj` zero: each block's modulation is then its `scale_shift_table` alone, identical for all
+          tokens and times, so blocks start close to identity. (adaLN-Zero would zero the gates, but here they
+          are rows of that table, which Wan initialises randomly; gates start at ~1/sqrt(D) instead.)
+        - `scale_shift_table`s normal / sqrt(D), as Wan: small shifts, scales near 1, gates ~ 1/sqrt(D).
+        - `proj_out` zero: the network predicts v = 0 at init, a stable start for flow matching.
+        - Norm weights one, biases zero; the rotary tables are recomputed (buffers are not in the state dict).
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, (RMSNorm, nn.LayerNorm)):
+                if module.weight is not None:
+                    nn.init.ones_(module.weight)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+        conv = self.patch_embedding
+        nn.init.xavier_uniform_(conv.weight.view(conv.weight.shape[0], -1))
+        nn.init.zeros_(conv.bias)
+        for linear in (
+            self.condition_embedder.time_embedder.linear_1,
+            self.condition_embedder.time_embedder.linear_2,
+        ):
+            nn.init.normal_(linear.weight, std=0.02)
+        for layer in (self.condition_embedder.time_proj, self.proj_out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        for table in [self.scale_shift_table] + [block.scale_shift_table for block in self.blocks]:
+            nn.init.normal_(table, std=self.cfg.dim**-0.5)
+        self.rope.reset_tables()
+
+    def token_grid(self, x: torch.Tensor) -> tuple[int, int, int]:
+        """(F/pt, H/ph, W/pw) for latents x (B, C, F, H, W); ValueError if a size is not a patch multiple."""
+        if x.ndim != 5 or x.shape[1] != self.cfg.in_channels:
+            raise ValueError(f"x must be (B, {self.cfg.in_channels}, F, H, W), got {tuple(x.shape)}")
+        sizes = tuple(x.shape[2:])
+        if any(size % patch for size, patch in zip(sizes, self.cfg.patch_size, strict=True)):
+            raise ValueError(
+                f"latent (F, H, W) = {sizes} must be divisible by patch_size {self.cfg.patch_size}"
+            )
+        return tuple(size // patch for size, patch in zip(sizes, self.cfg.patch_size, strict=True))
+
+    def _check_conditions(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor | None,
+        num_tokens: int,
+    ) -> None:
+        batch = x.shape[0]
+        if t.shape not in ((batch,), (batch, num_tokens)):
+            raise ValueError(
+                f"t must be ({batch},) or ({batch}, {num_tokens}) (per token), got {tuple(t.shape)}"
+            )
+        if context.ndim != 3 or context.shape[0] != batch or context.shape[2] != self.cfg.text_dim:
+            raise ValueError(f"context must be ({batch}, S, {self.cfg.text_dim}), got {tuple(context.shape)}")
+        if context_mask is not None and (
+            context_mask.dtype != torch.bool or context_mask.shape != context.shape[:2]
+        ):
+            raise ValueError(
+                f"context_mask must be bool {tuple(context.shape[:2])}, got {context_mask.dtype} "
+                f"{tuple(context_mask.shape)}"
+            )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Velocity (B, C_out, F, H, W) for latents x (B, C_in, F, H, W).
+
+        t: flow time in Wan's scale [0, 1000], (B,) per sample or (B, L) per token (tokens in (f, h, w)
+        order, w fastest). context: text tokens (B, S, text_dim). context_mask: optional bool (B, S), True for
+        real tokens; None attends to all S tokens (Wan's behaviour, which zero-pads the text to 512 tokens).
+        """
+        grid = self.token_grid(x)
+        self._check_conditions(x, t, context, context_mask, math.prod(grid))
+        rope = self.rope(grid, x.device)  # cos, sin: (L, K/2)
+        tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, D, F', H', W')
+        tokens = rearrange(tokens, "b d f h w -> b (f h w) d")  # (B, L, D)
+        temb, modulation, context = self.condition_embedder(t, context)  # (B,1|L,D), (B,1|L,6,D), (B,S,D)
+        mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, S)
+        for block in self.blocks:
+            tokens = block(tokens, context, modulation, rope, mask)
+        shift, scale = (self.scale_shift_table + temb.float()[:, :, None, :]).unbind(
+            dim=2
+        )  # (B, 1|L, D) each
+        tokens = modulate(self.norm_out(tokens.float()), shift, scale).type_as(tokens)
+        patches = self.proj_out(tokens)  # (B, L, pt*ph*pw*C_out)
+        pt, ph, pw = self.cfg.patch_size
+        pattern = "b (f h w) (pt ph pw c) -> b c (f pt) (h ph) (w pw)"
+        sizes = dict(zip(("f", "h", "w"), grid, strict=True))
+        return rearrange(patches, pattern, pt=pt, ph=ph, pw=pw, **sizes)  # (B, C_out, F, H, W)
