@@ -1,0 +1,577 @@
+"""Causal 3D video VAE with the Wan2.1 VAE architecture: VAEConfig, CausalConv3d, blocks, VideoVAE.
+
+Shape letters: B batch, C channels, F pixel frames, H height, W width (pixels), T latent frames,
+h w latent height/width, Z latent channels. F = 4k + 1 pixel frames <-> T = k + 1 latent frames (for the
+default temporal factor 4): the first frame is coded alone, so an image is a 1-frame video.
+
+Module and parameter names follow diffusers' AutoencoderKLWan, so our state_dict keys are diffusers' keys and
+Wan2.1 weights load with no renaming (tessera/convert/wan_vae.py handles the original layout).
+
+Two ways to run the same network, equal to float round-off:
+- all at once (`chunked=False`): every causal conv zero-pads the past; the fast path for training.
+- streaming (`chunked=True`): frame 0 alone, then `temporal_factor` frames per chunk when encoding, one latent
+  frame per chunk when decoding. Each module that looks back in time keeps the tail of its input in a
+  FeatureCache between chunks, so memory does not grow with clip length.
+The first frame gets special handling in both: downsample3d lets frame 0 skip its strided time conv, and
+upsample3d lets latent frame 0 skip its time conv (the next frame then sees zeros as its past, not frame 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+WAN21_LATENTS_MEAN = (
+    -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+    0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921,
+)  # fmt: skip
+WAN21_LATENTS_STD = (
+    2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+    3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160,
+)  # fmt: skip
+LOGVAR_RANGE = (-30.0, 20.0)  # the posterior log-variance clamp of Wan2.1 / diffusers
+
+Tile = tuple[int, int] | None  # (height, width) of spatial tiles or of their stride
+
+# Streaming state of one chunked encode or decode: for each module that looks back in time, what it keeps from
+# the previous chunk. Keyed by the module itself, so no call-order counter has to be kept in step.
+FeatureCache = dict[nn.Module, Tensor]
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    base_dim: int = 96
+    z_dim: int = 16
+    dim_mult: tuple[int, ...] = (1, 2, 4, 4)
+    num_res_blocks: int = 2
+    temporal_downsample: tuple[bool, ...] = (False, True, True)  # per encoder level but the last
+    dropout: float = 0.0
+    in_channels: int = 3
+    out_channels: int = 3
+    latents_mean: tuple[float, ...] = WAN21_LATENTS_MEAN  # per-channel stats used by normalize()
+    latents_std: tuple[float, ...] = WAN21_LATENTS_STD
+
+    def __post_init__(self) -> None:
+        # Sequences are stored as tuples so the config stays hashable and compares equal after a JSON trip.
+        for name in ("dim_mult", "temporal_downsample", "latents_mean", "latents_std"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("base_dim", "z_dim", "num_res_blocks", "in_channels", "out_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"VAEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.dim_mult or min(self.dim_mult) < 1:
+            raise ValueError(f"VAEConfig.dim_mult must be non-empty positive ints, got {self.dim_mult}")
+        if len(self.temporal_downsample) != len(self.dim_mult) - 1:
+            raise ValueError(
+                f"VAEConfig.temporal_downsample needs {len(self.dim_mult) - 1} entries (one per downsampling "
+                f"level of dim_mult={self.dim_mult}), got {self.temporal_downsample}"
+            )
+        for name in ("latents_mean", "latents_std"):
+            if len(getattr(self, name)) != self.z_dim:
+                raise ValueError(
+                    f"VAEConfig.{name} needs z_dim={self.z_dim} values, got {len(getattr(self, name))}"
+                )
+        if min(self.latents_std) <= 0:
+            raise ValueError(f"VAEConfig.latents_std must be positive, got {self.latents_std}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"VAEConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def temporal_factor(self) -> int:
+        return 2 ** sum(self.temporal_downsample)
+
+    @property
+    def spatial_factor(self) -> int:
+        return 2 ** (len(self.dim_mult) - 1)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VAEConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown VAEConfig keys {unknown}; known keys: {sorted(known)}")
+        return cls(**d)
+
+
+# fmt: off
+VAE_SIZES: dict[str, VAEConfig] = {
+    "wan2.1": VAEConfig(),
+    "tiny": VAEConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2), num_res_blocks=1,
+                      latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4),
+    "world": VAEConfig(base_dim=16, z_dim=16, dim_mult=(1, 2, 4, 4), num_res_blocks=1,
+                       latents_mean=(0.0,) * 16, latents_std=(1.0,) * 16),
+}
+# fmt: on
+
+
+class CausalConv3d(nn.Conv3d):
+    """Conv3d that sees only the present and `past` earlier frames: zero frames (or, when streaming, the
+    cached tail of the previous chunk) are put on the left in time; space is zero-padded to keep its size."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        kernel_size: tuple[int, int, int],
+        *,
+        stride_t: int = 1,
+        past: int | None = None,
+    ) -> None:
+        kt, kh, kw = kernel_size
+        super().__init__(in_dim, out_dim, kernel_size, stride=(stride_t, 1, 1), padding=(0, kh // 2, kw // 2))
+        self.past = kt - 1 if past is None else past
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        if self.past:
+            prev = None if cache is None else cache.get(self)
+            if prev is None:
+                prev = x.new_zeros(*x.shape[:2], self.past, *x.shape[3:])
+            x = torch.cat([prev, x], dim=2)  # (B,C,past+F,H,W)
+            if cache is not None:
+                # clone: a view would keep this whole chunk alive until the next one
+                cache[self] = x[:, :, -self.past :].clone()
+        if _misrouted_on_cpu(x):
+            return torch.mkldnn_convolution(
+                x, self.weight, self.bias, self.padding, self.stride, self.dilation, 1
+            )
+        return super().forward(x)  # (B,C',F,H,W), or fewer frames with a time stride
+
+
+def _misrouted_on_cpu(x: Tensor) -> bool:
+    """Whether PyTorch would run this conv on its slow path though oneDNN is at hand.
+
+    PyTorch's CPU dispatch sends float32 batch-1 convs with N*C*F*H <= 20480 (every streaming chunk of a small
+    VAE, and the deep levels of a small clip) to a single-threaded vol2col kernel, measured 10-20x slower than
+    oneDNN on such shapes. We call oneDNN directly there, except when compiling or under autocast, which need
+    the ordinary op."""
+    return (
+        x.shape[0] == 1
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
+
+
+class RMSNorm(nn.Module):
+    """L2-normalise over channels, times sqrt(C) and a learned per-channel gain `gamma` (no bias).
+    gamma is (C,1,1,1) on videos and (C,1,1) on single frames, as in Wan2.1, so weights load unchanged."""
+
+    def __init__(self, dim: int, num_trailing_dims: int) -> None:
+        super().__init__()
+        self.scale = dim**0.5
+        self.gamma = nn.Parameter(torch.ones(dim, *(1,) * num_trailing_dims))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # the squared norm of hundreds of half-precision channels overflows, so it is summed in fp32
+        sq = x.float().square().sum(dim=1, keepdim=True)  # (B,1,...)
+        # x / max(|x|, 1e-12) as F.normalize, whose CPU kernels measured ~10x slower here (forward + backward)
+        inv_norm = torch.rsqrt(sq.clamp_min(1e-24)).to(x.dtype)
+        return x * inv_norm * (self.gamma * self.scale)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = RMSNorm(in_dim, 3)
+        self.conv1 = CausalConv3d(in_dim, out_dim, (3, 3, 3))
+        self.norm2 = RMSNorm(out_dim, 3)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = CausalConv3d(out_dim, out_dim, (3, 3, 3))
+        self.conv_shortcut = CausalConv3d(in_dim, out_dim, (1, 1, 1)) if in_dim != out_dim else nn.Identity()
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        shortcut = self.conv_shortcut(x)  # (B,C_out,F,H,W)
+        x = self.conv1(F.silu(self.norm1(x)), cache)  # (B,C_out,F,H,W)
+        x = self.conv2(self.dropout(F.silu(self.norm2(x))), cache)
+        return x + shortcut
+
+
+class AttentionBlock(nn.Module):
+    """Single-head self-attention over the H*W positions of each frame on its own (so it stays causal)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = RMSNorm(dim, 2)
+        self.to_qkv = nn.Conv2d(dim, dim * 3, 1)
+        self.proj = nn.Conv2d(dim, dim, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, _, h, _ = x.shape
+        y = rearrange(x, "b c f h w -> (b f) c h w")  # frames into the batch
+        qkv = self.to_qkv(self.norm(y))  # (B*F,3C,H,W)
+        q, k, v = rearrange(qkv, "n (three c) h w -> three n 1 (h w) c", three=3)  # each (B*F,1,H*W,C)
+        y = F.scaled_dot_product_attention(q, k, v)
+        y = self.proj(rearrange(y, "n 1 (h w) c -> n c h w", h=h))  # (B*F,C,H,W)
+        return x + rearrange(y, "(b f) c h w -> b c f h w", b=b)
+
+
+class MidBlock(nn.Module):
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.resnets = nn.ModuleList([ResidualBlock(dim, dim, dropout), ResidualBlock(dim, dim, dropout)])
+        self.attentions = nn.ModuleList([AttentionBlock(dim)])
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        x = self.resnets[0](x, cache)
+        x = self.attentions[0](x)
+        return self.resnets[1](x, cache)
+
+
+class Resample(nn.Module):
+    """Halve or double H and W (per frame), and for the 3d modes also F:
+
+    downsample3d: after the 2D conv, frame 0 passes alone and the rest go through a stride-2 time conv that
+        also sees the frame before them: 1 + 2n frames -> 1 + n.
+    upsample3d: before the 2D upsample, frame 0 passes alone; the rest go through a causal time conv (zero
+        past) whose 2C output channels are two frames each: 1 + n frames -> 1 + 2n.
+    """
+
+    def __init__(self, dim: int, mode: str) -> None:
+        super().__init__()
+        assert mode in ("downsample2d", "downsample3d", "upsample2d", "upsample3d"), mode
+        self.mode = mode
+        # `resample` is a Sequential so the conv's state-dict name is `resample.1`, as in Wan2.1
+        if mode.startswith("downsample"):
+            # pad right/bottom only: a stride-2 3x3 conv then maps H -> H/2 with no centring shift
+            self.resample = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(dim, dim, 3, stride=2))
+        else:
+            self.resample = nn.Sequential(
+                nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"),
+                nn.Conv2d(dim, dim // 2, 3, padding=1),
+            )
+        if mode == "downsample3d":
+            self.time_conv = CausalConv3d(dim, dim, (3, 1, 1), stride_t=2, past=0)
+        elif mode == "upsample3d":
+            self.time_conv = CausalConv3d(dim, dim * 2, (3, 1, 1))
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        if self.mode == "upsample3d":
+            x = self._upsample_time(x, cache)  # (B,C,1+2n,H,W)
+        b = x.shape[0]
+        x = rearrange(x, "b c f h w -> (b f) c h w")  # frames into the batch
+        x = self.resample(x)  # (B*F,C',H/2,W/2) or (B*F,C',2H,2W)
+        x = rearrange(x, "(b f) c h w -> b c f h w", b=b)
+        if self.mode == "downsample3d":
+            x = self._downsample_time(x, cache)  # (B,C,1+n,H,W)
+        return x
+
+    def _downsample_time(self, x: Tensor, cache: FeatureCache | None) -> Tensor:
+        prev = None if cache is None else cache.get(self)
+        head = None
+        if prev is None:  # first chunk: frame 0 is kept as is and is the past of frame 1
+            head, prev, x = x[:, :, :1], x[:, :, :1], x[:, :, 1:]
+        assert x.shape[2] % 2 == 0, "chunks after the first frame must hold whole stride-2 pairs"
+        seq = torch.cat([prev, x], dim=2)  # (B,C,1+2n,H,W)
+        if cache is not None:
+            cache[self] = seq[:, :, -1:].clone()
+        out = self.time_conv(seq) if x.shape[2] else x  # (B,C,n,H,W)
+        return out if head is None else torch.cat([head, out], dim=2)  # (B,C,1+n,H,W)
+
+    def _upsample_time(self, x: Tensor, cache: FeatureCache | None) -> Tensor:
+        head = None
+        if cache is None or self not in cache:  # first chunk: frame 0 skips the time conv
+            head, x = x[:, :, :1], x[:, :, 1:]
+            if cache is not None:
+                cache[self] = x.new_empty(0)  # an empty marker: frame 0 has been seen
+        if x.shape[2]:
+            x = self.time_conv(x, cache)  # (B,2C,n,H,W)
+            x = rearrange(x, "b (two c) f h w -> b c (f two) h w", two=2)  # (B,C,2n,H,W)
+        return x if head is None else torch.cat([head, x], dim=2)  # (B,C,1+2n,H,W)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        dims = [cfg.base_dim * m for m in (1, *cfg.dim_mult)]
+        self.conv_in = CausalConv3d(cfg.in_channels, dims[0], (3, 3, 3))
+        # one flat list (residual blocks and resamplers), as Wan2.1 names them: down_blocks.{i}
+        blocks: list[nn.Module] = []
+        for level, (in_dim, out_dim) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResidualBlock(in_dim, out_dim, cfg.dropout))
+                in_dim = out_dim
+            if level < len(cfg.dim_mult) - 1:
+                blocks.append(
+                    Resample(out_dim, "downsample3d" if cfg.temporal_downsample[level] else "downsample2d")
+                )
+        self.down_blocks = nn.ModuleList(blocks)
+        self.mid_block = MidBlock(dims[-1], cfg.dropout)
+        self.norm_out = RMSNorm(dims[-1], 3)
+        self.conv_out = CausalConv3d(dims[-1], 2 * cfg.z_dim, (3, 3, 3))
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        x = self.conv_in(x, cache)  # (B,C,F,H,W)
+        for block in self.down_blocks:
+            x = block(x, cache)  # down to (B,C,T,h,w)
+        x = self.mid_block(x, cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)  # (B,2Z,T,h,w): mean and log-variance
+
+
+class UpBlock(nn.Module):
+    def __init__(
+        self, in_dim: int, out_dim: int, num_res_blocks: int, dropout: float, mode: str | None
+    ) -> None:
+        super().__init__()
+        dims = [in_dim] + [out_dim] * (num_res_blocks + 1)
+        self.resnets = nn.ModuleList(
+            ResidualBlock(i, o, dropout) for i, o in zip(dims[:-1], dims[1:], strict=True)
+        )
+        self.upsamplers = None if mode is None else nn.ModuleList([Resample(out_dim, mode)])
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        for resnet in self.resnets:
+            x = resnet(x, cache)
+        if self.upsamplers is not None:
+            x = self.upsamplers[0](x, cache)  # (B,C/2,2H,2W) and maybe 1+2n frames
+        return x
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        dims = [cfg.base_dim * m for m in (cfg.dim_mult[-1], *reversed(cfg.dim_mult))]
+        temporal_upsample = cfg.temporal_downsample[::-1]
+        self.conv_in = CausalConv3d(cfg.z_dim, dims[0], (3, 3, 3))
+        self.mid_block = MidBlock(dims[0], cfg.dropout)
+        blocks = []
+        in_dim = dims[0]
+        for level, out_dim in enumerate(dims[1:]):
+            mode = None
+            if level < len(cfg.dim_mult) - 1:
+                mode = "upsample3d" if temporal_upsample[level] else "upsample2d"
+            blocks.append(UpBlock(in_dim, out_dim, cfg.num_res_blocks, cfg.dropout, mode))
+            in_dim = out_dim // 2  # the upsampler halves the channels
+        self.up_blocks = nn.ModuleList(blocks)
+        self.norm_out = RMSNorm(dims[-1], 3)
+        self.conv_out = CausalConv3d(dims[-1], cfg.out_channels, (3, 3, 3))
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        x = self.conv_in(x, cache)  # (B,C,T,h,w)
+        x = self.mid_block(x, cache)
+        for block in self.up_blocks:
+            x = block(x, cache)  # up to (B,C,F,H,W)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)  # (B,3,F,H,W)
+
+
+class VideoVAE(nn.Module):
+    """Causal video VAE: video (B,3,F,H,W) in [-1, 1] <-> latents (B,Z,T,h,w).
+
+    encode/decode work on raw latents (what the network makes); encode_latents/decode_latents work on
+    latents normalised per channel with cfg.latents_mean/std, which is what diffusion sees.
+    """
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quant_conv = CausalConv3d(2 * cfg.z_dim, 2 * cfg.z_dim, (1, 1, 1))
+        self.post_quant_conv = CausalConv3d(cfg.z_dim, cfg.z_dim, (1, 1, 1))
+        self.decoder = Decoder(cfg)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Convs: PyTorch's default (Kaiming-uniform), which the original Wan VAE keeps. Norm gains 1.
+        Attention output projections 0, so each attention block starts as the identity. Also the way to
+        initialise after building on the meta device and `to_empty`."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d | nn.Conv3d):
+                module.reset_parameters()
+            elif isinstance(module, RMSNorm):
+                nn.init.ones_(module.gamma)
+        for module in self.modules():
+            if isinstance(module, AttentionBlock):
+                nn.init.zeros_(module.proj.weight)
+                nn.init.zeros_(module.proj.bias)
+
+    # ---- encoding
+
+    def encode(
+        self, video: Tensor, *, chunked: bool = True, tile: Tile = None, tile_stride: Tile = None
+    ) -> tuple[Tensor, Tensor]:
+        """video (B,3,F,H,W) in [-1, 1] with F = 4k+1 -> (mean, logvar), each (B,Z,k+1,H/8,W/8).
+
+        chunked: stream over time (constant memory in F) or run the clip at once (faster, for training).
+        tile/tile_stride: spatial tiles of (th, tw) pixels placed every (sh, sw) pixels (default 3/4 of the
+        tile), multiples of the spatial factor; overlaps are blended linearly.
+        """
+        self._check_video(video)
+        sf = self.cfg.spatial_factor
+        if tile is None:
+            moments = self._encode_moments(video, chunked)
+        else:
+            moments = run_tiled(lambda v: self._encode_moments(v, chunked), video, tile, tile_stride, sf, 1)
+        mean, logvar = moments.chunk(2, dim=1)  # each (B,Z,T,h,w)
+        return mean, logvar.clamp(*LOGVAR_RANGE)
+
+    def _encode_moments(self, video: Tensor, chunked: bool) -> Tensor:
+        if not chunked:
+            return self.quant_conv(self.encoder(video))  # (B,2Z,T,h,w)
+        cache: FeatureCache = {}
+        chunks = [video[:, :, :1]]
+        if video.shape[2] > 1:
+            chunks += video[:, :, 1:].split(self.cfg.temporal_factor, dim=2)
+        moments = torch.cat([self.encoder(chunk, cache) for chunk in chunks], dim=2)  # (B,2Z,T,h,w)
+        return self.quant_conv(moments)
+
+    def encode_latents(
+        self, video: Tensor, *, generator: torch.Generator | None = None, sample: bool = False, **tiling
+    ) -> Tensor:
+        """Normalised latents of a video: the posterior mean, or a sample of it when `sample` is True.
+        `tiling` (chunked, tile, tile_stride) goes to `encode`."""
+        mean, logvar = self.encode(video, **tiling)
+        z = self._sample(mean, logvar, generator) if sample else mean
+        return self.normalize(z)
+
+    # ---- decoding
+
+    def decode(
+        self, z: Tensor, *, chunked: bool = True, tile: Tile = None, tile_stride: Tile = None
+    ) -> Tensor:
+        """Raw latents (B,Z,T,h,w) -> video (B,3,4(T-1)+1,8h,8w), clamped to [-1, 1].
+
+        chunked: one latent frame at a time (constant memory in T) or all at once.
+        tile/tile_stride: spatial tiles of (th, tw) latent cells every (sh, sw) cells (default 3/4 of a tile).
+        """
+        self._check_latents(z)
+        if tile is None:
+            video = self._decode_frames(z, chunked)
+        else:
+            sf = self.cfg.spatial_factor
+            video = run_tiled(lambda t: self._decode_frames(t, chunked), z, tile, tile_stride, 1, sf)
+        return video.clamp(-1.0, 1.0)
+
+    def _decode_frames(self, z: Tensor, chunked: bool) -> Tensor:
+        x = self.post_quant_conv(z)
+        if not chunked:
+            return self.decoder(x)  # (B,3,F,H,W)
+        cache: FeatureCache = {}
+        frames = [self.decoder(x[:, :, t : t + 1], cache) for t in range(x.shape[2])]  # 1, then 4 frames each
+        return torch.cat(frames, dim=2)  # (B,3,F,H,W)
+
+    def decode_latents(self, latents: Tensor, **tiling) -> Tensor:
+        """Normalised latents -> video in [-1, 1]; `tiling` (chunked, tile, tile_stride) goes to `decode`."""
+        return self.decode(self.denormalize(latents), **tiling)
+
+    # ---- training
+
+    def forward(
+        self, video: Tensor, *, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(reconstruction, mean, logvar) through the all-at-once path with a reparameterised sample.
+
+        The reconstruction is not clamped: a clamp would stop the gradient of every pixel that overshoots."""
+        self._check_video(video)
+        mean, logvar = self.quant_conv(self.encoder(video)).chunk(2, dim=1)  # each (B,Z,T,h,w)
+        logvar = logvar.clamp(*LOGVAR_RANGE)
+        z = self._sample(mean, logvar, generator)
+        return self.decoder(self.post_quant_conv(z)), mean, logvar  # (B,3,F,H,W)
+
+    # ---- latent statistics
+
+    def normalize(self, z: Tensor) -> Tensor:
+        mean, std = self._latent_stats(z)
+        return (z - mean) / std
+
+    def denormalize(self, z_norm: Tensor) -> Tensor:
+        mean, std = self._latent_stats(z_norm)
+        return z_norm * std + mean
+
+    def _latent_stats(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        self._check_latents(z)
+        # built per call, not buffers: buffers would add state-dict keys that Wan2.1 checkpoints do not have
+        mean = torch.tensor(self.cfg.latents_mean, dtype=z.dtype, device=z.device).view(1, -1, 1, 1, 1)
+        std = torch.tensor(self.cfg.latents_std, dtype=z.dtype, device=z.device).view(1, -1, 1, 1, 1)
+        return mean, std
+
+    @staticmethod
+    def _sample(mean: Tensor, logvar: Tensor, generator: torch.Generator | None) -> Tensor:
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * noise
+
+    def _check_video(self, video: Tensor) -> None:
+        c, tf, sf = self.cfg.in_channels, self.cfg.temporal_factor, self.cfg.spatial_factor
+        if video.ndim != 5 or video.shape[1] != c:
+            raise ValueError(f"video must be (B, {c}, F, H, W), got shape {tuple(video.shape)}")
+        num_frames, height, width = video.shape[2:]
+        if num_frames < 1 or (num_frames - 1) % tf:
+            raise ValueError(
+                f"video has {num_frames} frames; the causal VAE needs {tf}k + 1 ({1 + tf}, {1 + 2 * tf}, ...)"
+            )
+        if height % sf or width % sf:
+            raise ValueError(f"video size {height}x{width} (HxW) is not divisible by the spatial factor {sf}")
+
+    def _check_latents(self, z: Tensor) -> None:
+        if z.ndim != 5 or z.shape[1] != self.cfg.z_dim:
+            raise ValueError(f"latents must be (B, {self.cfg.z_dim}, T, h, w), got shape {tuple(z.shape)}")
+
+
+def run_tiled(
+    fn: Callable[[Tensor], Tensor], x: Tensor, tile: Tile, stride: Tile, in_unit: int, out_unit: int
+) -> Tensor:
+    """fn over overlapping spatial tiles of x (B,C,F,H,W), blended into one output whose H and W are the
+    input's times out_unit / in_unit. Tile sizes, strides and offsets are in input cells, multiples of
+    in_unit. An output cell is the mean of the tiles covering it, weighted by ramps across the overlaps."""
+    height, width = x.shape[-2:]
+    tile, stride = _check_tiling(tile, stride, in_unit)
+    tiles_h = _tile_spans(height, tile[0], stride[0])
+    tiles_w = _tile_spans(width, tile[1], stride[1])
+    out = weight = None
+    for top, th in tiles_h:
+        for left, tw in tiles_w:
+            y = fn(x[..., top : top + th, left : left + tw])  # (B,C',F',th*out/in,tw*out/in)
+            if out is None:
+                shape = (*y.shape[:3], height * out_unit // in_unit, width * out_unit // in_unit)
+                out, weight = y.new_zeros(shape), y.new_zeros(shape[-2:])
+            w_h = _blend_ramp(y.shape[-2], (th - stride[0]) * out_unit // in_unit, top > 0, top + th < height)
+            w_w = _blend_ramp(
+                y.shape[-1], (tw - stride[1]) * out_unit // in_unit, left > 0, left + tw < width
+            )
+            w = (w_h[:, None] * w_w[None, :]).to(y)  # (h',w')
+            r, c = top * out_unit // in_unit, left * out_unit // in_unit
+            out[..., r : r + y.shape[-2], c : c + y.shape[-1]] += y * w
+            weight[r : r + y.shape[-2], c : c + y.shape[-1]] += w
+    return out / weight
+
+
+def _check_tiling(tile: Tile, stride: Tile, unit: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    if len(tile) != 2 or min(tile) < unit or any(t % unit for t in tile):
+        raise ValueError(f"tile must be two positive multiples of {unit}, got {tile}")
+    if stride is None:  # a quarter of the tile overlaps its neighbour
+        stride = tuple(max(unit, t * 3 // 4 // unit * unit) for t in tile)
+    if len(stride) != 2 or min(stride) < unit or any(s % unit for s in stride):
+        raise ValueError(f"tile_stride must be two positive multiples of {unit}, got {stride}")
+    if any(s > t for s, t in zip(stride, tile, strict=True)):
+        raise ValueError(f"tile_stride {stride} must not exceed the tile {tile} (tiles would leave gaps)")
+    return tuple(tile), tuple(stride)
+
+
+def _tile_spans(size: int, tile: int, stride: int) -> list[tuple[int, int]]:
+    """(start, length) of tiles covering [0, size): every `stride`, the last one flush with the end."""
+    tile = min(tile, size)
+    starts = list(range(0, size - tile + 1, stride))
+    if starts[-1] + tile < size:
+        starts.append(size - tile)
+    return [(s, tile) for s in starts]
+
+
+def _blend_ramp(size: int, overlap: int, rise: bool, fall: bool) -> Tensor:
+    """Weights along one axis of a tile: a linear ramp over `overlap` cells on each side with a neighbour."""
+    w = torch.ones(size)
+    if overlap > 0:
+        ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)  # never 0: every cell counts
+        n = min(overlap, size)
+        if rise:
+            w[:n] = torch.minimum(w[:n], ramp[:n])
+        if fall:
+            w[size - n :] = torch.minimum(w[size - n :], ramp[:n].flip(0))
+    return w
