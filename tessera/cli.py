@@ -1,10 +1,15 @@
 """The `tessera` command: parse arguments, build a request, make one call. No logic lives here.
 
+tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR]
+tessera train-vae --preset NAME [key=value ...]
+tessera train-dit --preset NAME [key=value ...]
+tessera train-world --scale cpu|gpu --out DIR [--install]   the shipped model's whole recipe
 tessera world sample --num 8 --out DIR      videos, captions and a contact sheet to look at
 tessera world export --num N --out DIR      a dataset: videos + manifest.jsonl
 tessera world render (--spec F | --prompt P) --out FILE
 tessera world parse PROMPT                  the scene a world prompt describes, as JSON
 tessera eval score VIDEO (--spec F | --prompt P)
+tessera eval run --model DIR --num N --out DIR  generate and score held-out prompts, with a report
 """
 
 from __future__ import annotations
@@ -37,6 +42,31 @@ def _add_canvas_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tessera", description="tessera: an open, Sora-style video generator.")
     commands = ap.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("generate", help="generate a video from a text prompt (English or Chinese)")
+    p.add_argument("prompt", help="what the video shows")
+    p.add_argument("--out", type=Path, required=True, help="video file (.mp4, .gif, .webp) or PNG folder")
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped world model)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--shift", type=float, default=None, help="timestep shift (default: the model's)")
+    p.add_argument("--solver", default=None, help="euler, heun or dpmpp_2m (default: the model's)")
+    p.add_argument("--negative", default=None, help="negative prompt (default: the model's, usually empty)")
+    p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
+    p.add_argument("--size", type=parse_size, default=None, help=SIZE_HELP + " (default: the model's)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    for name, what in (("train-vae", "the video VAE"), ("train-dit", "the diffusion transformer")):
+        p = commands.add_parser(name, help=f"train {what} (resumes from the run folder's checkpoints)")
+        p.add_argument("--preset", required=True, help="a named config from tessera.presets")
+        p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-4 loop.out=runs/x")
+        p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p = commands.add_parser("train-world", help="the shipped model's recipe: VAE, DiT, eval, model card")
+    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu", help="preset size (default cpu)")
+    p.add_argument("--out", type=Path, default=Path("runs/world"), help="run folder (default runs/world)")
+    p.add_argument("--eval-num", type=int, default=16, help="held-out prompts per group for the card")
+    p.add_argument("--install", action="store_true", help="copy the result over the package's shipped model")
+    p.add_argument("overrides", nargs="*", help="dotted overrides for both stages, e.g. loop.device=cuda")
 
     world = commands.add_parser(
         "world", help="the synthetic world: sample, export, render, parse"
@@ -72,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path)
     _add_scene_source(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = ev.add_parser("run", help="generate and score N held-out world prompts per group; write a report")
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--num", type=int, default=8, help="prompts per group (seen, held-out, Chinese)")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="report folder (default runs/eval)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    p.add_argument("--detail", choices=("short", "medium", "detailed"), default="short", help="caption level")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return ap
 
 
@@ -86,6 +123,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "world":
             return _world(args)
+        if args.command == "generate":
+            return _generate(args)
+        if args.command in ("train-vae", "train-dit"):
+            return _train(args)
+        if args.command == "train-world":
+            from tessera.train.recipe import main as recipe
+
+            print(
+                "model folder:",
+                recipe(
+                    args.scale,
+                    args.out,
+                    eval_num=args.eval_num,
+                    install=args.install,
+                    overrides=tuple(args.overrides),
+                ),
+            )
+            return 0
+        if args.action == "run":
+            return _eval_run(args)
         return _eval(args)
     except ValueError as e:
         print(f"tessera: error: {e}", file=sys.stderr)
@@ -129,6 +186,65 @@ def _world(args: argparse.Namespace) -> int:
     scene = _load_spec(args.spec) if args.spec else _parse(args.prompt, args).scene
     write_video(args.out, render(scene).video, scene.fps)
     print(f"wrote {args.out} ({scene.num_frames} frames, {scene.width}x{scene.height}, {scene.fps} fps)")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tessera.data.video_io import write_video
+    from tessera.pipeline import GenerationRequest, Generator
+
+    height, width = args.size if args.size else (None, None)
+    request = GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        num_frames=args.frames,
+        height=height,
+        width=width,
+        steps=args.steps,
+        guidance=args.guidance,
+        shift=args.shift,
+        solver=args.solver,
+        seed=args.seed,
+    )
+    generator = Generator(args.model, device=args.device)
+    video = generator.generate(request, progress=True)
+    write_video(args.out, video.frames, video.fps)
+    r = video.request
+    print(
+        f"wrote {args.out} ({len(video.frames)} frames, {r.width}x{r.height}, {video.fps} fps, seed {r.seed})"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tessera.config import DiTRunConfig, VAERunConfig, load_config, to_dict
+
+    cfg = load_config(args.preset, args.overrides)
+    wanted = VAERunConfig if args.command == "train-vae" else DiTRunConfig
+    if not isinstance(cfg, wanted):
+        raise ValueError(f"preset {args.preset!r} is not a {args.command} preset")
+    if args.print_config:
+        print(json.dumps(to_dict(cfg), indent=2))
+        return 0
+    if args.command == "train-vae":
+        from tessera.train.train_vae import main as train
+    else:
+        from tessera.train.train_dit import main as train
+    export = train(cfg)
+    print(f"exported {export}")
+    return 0
+
+
+def _eval_run(args: argparse.Namespace) -> int:
+    from tessera.eval.adherence import run_eval
+    from tessera.pipeline import Generator
+
+    summary = run_eval(
+        Generator(args.model, device=args.device), args.num, args.out, steps=args.steps, detail=args.detail
+    )
+    for key, value in summary.items():
+        print(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    print(f"report: {args.out / 'report.md'}, contact sheet: {args.out / 'contact_sheet.png'}")
     return 0
 
 

@@ -31,7 +31,9 @@ def load_safetensors(path: str | Path, stem: str = "diffusion_pytorch_model") ->
     path = Path(path)
     if path.is_file():
         if path.suffix in PICKLE_SUFFIXES:
-            raise ValueError(f"{path}: pickled checkpoints are not loaded (unsafe); convert it to safetensors")
+            raise ValueError(
+                f"{path}: pickled checkpoints are not loaded (unsafe); convert it to safetensors"
+            )
         if path.suffix != ".safetensors":
             raise ValueError(f"{path}: expected a .safetensors file")
         return load_file(str(path))
@@ -48,7 +50,9 @@ def load_safetensors(path: str | Path, stem: str = "diffusion_pytorch_model") ->
             tensors.update(load_file(str(path / shard)))
         missing = sorted(set(weight_map) - set(tensors))
         if missing:
-            raise ValueError(f"{index}: {len(missing)} tensors listed but absent from the shards, e.g. {missing[0]}")
+            raise ValueError(
+                f"{index}: {len(missing)} tensors listed but absent from the shards, e.g. {missing[0]}"
+            )
         return tensors
     found = sorted(p.name for p in path.iterdir())
     raise ValueError(f"{path}: neither {single.name} nor {index.name} found (folder holds: {found[:8]})")

@@ -1,0 +1,221 @@
+"""Run configuration: dataclasses, and the one way to make one, `load_config(preset, overrides)`.
+
+A run config is a tree of dataclasses. A preset (tessera.presets) builds a complete tree; overrides are
+`dotted.key=value` strings parsed by the type of the field they name (`optim.lr=3e-4`,
+`data.size=64x64`, `model.dim_mult=1,2,4,4`). Unknown keys are errors that suggest near matches. The
+resolved config is saved with every run and checkpoint as JSON and can be read back with `from_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from tessera.models.dit import DiTConfig
+from tessera.models.vae import VAEConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where clips come from and their shape. `source` is "world" (rendered on the fly from seeds) or the
+    folder of a manifest.jsonl with real or exported clips."""
+
+    source: str = "world"
+    height: int = 128
+    width: int = 128
+    num_frames: int = 17
+    fps: int = 8
+    crop: int = 0  # > 0: train on random square crops of this side (the VAE is convolutional)
+    image_fraction: float = 0.25  # share of batches made of single frames: images train the same model
+    num_scenes: int = 4000  # world: distinct training scenes (seeds seed..seed+num_scenes-1)
+    languages: tuple[str, ...] = ("en", "zh")
+    captions_per_language: int = 0  # 0: every caption of a clip; n: n of them, rotating with the clip index
+    num_workers: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    decay_to: float = 0.1  # cosine decay to this fraction of lr at the last step
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    steps: int = 1000
+    batch_size: int = 8
+    ema_decay: float = 0.999
+    log_every: int = 10
+    checkpoint_every: int = 500
+    eval_every: int = 0  # 0: only at the end
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16", "fp32"
+    device: str = "auto"
+    seed: int = 0
+    out: str = "runs/run"
+
+
+@dataclass(frozen=True)
+class VAELossConfig:
+    kl_weight: float = 1e-6
+    ssim_weight: float = 0.2  # structure term: (1 - SSIM), per frame
+    l1_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    time_method: str = "logit_normal"
+    time_loc: float = 0.0
+    time_scale: float = 1.0
+    shift: float = 1.0  # training-time shift of sampled times
+    text_dropout: float = 0.1  # share of samples trained on the null prompt, for classifier-free guidance
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Defaults for generation; exported with the model so `tessera generate` uses what it was tuned with."""
+
+    steps: int = 20
+    guidance: float = 4.0
+    shift: float = 2.0
+    solver: str = "dpmpp_2m"
+    negative_prompt: str = ""
+
+
+@dataclass(frozen=True)
+class VAERunConfig:
+    model: VAEConfig = field(default_factory=VAEConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    loss: VAELossConfig = field(default_factory=VAELossConfig)
+
+
+@dataclass(frozen=True)
+class DiTRunConfig:
+    model: DiTConfig = field(default_factory=DiTConfig)
+    vae: str = ""  # folder of an exported VAE (config.json + safetensors)
+    text_encoder: str = "e5+minilm"
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+RunConfig = VAERunConfig | DiTRunConfig
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-friendly dict of a config tree (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config tree from `to_dict` output, strictly: unknown keys are errors."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = from_dict(kind, value)
+        else:
+            kwargs[name] = _coerce(value, kind, name)
+    return cls(**kwargs)
+
+
+def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The preset's config with `key=value` overrides applied, each parsed by its field's type."""
+    from tessera.presets import PRESETS
+
+    if preset not in PRESETS:
+        near = difflib.get_close_matches(preset, PRESETS, n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise ValueError(f"unknown preset {preset!r}{hint}; presets: {', '.join(sorted(PRESETS))}")
+    cfg = PRESETS[preset]()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4)")
+        cfg = override(cfg, key.strip(), value.strip())
+    return cfg
+
+
+def override(cfg: Any, key: str, text: str) -> Any:
+    """A copy of `cfg` with the dotted field `key` set to `text` parsed by the field's type."""
+    head, _, rest = key.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    if head not in fields:
+        near = difflib.get_close_matches(head, fields, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise ValueError(f"unknown config key {key!r}{hint} (keys here: {', '.join(fields)})")
+    current = getattr(cfg, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"config key {head!r} is a value, not a section: {key!r} goes too deep")
+        return dataclasses.replace(cfg, **{head: override(current, rest, text)})
+    if dataclasses.is_dataclass(current):
+        sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
+        raise ValueError(f"config key {head!r} is a section; set one of its fields: {sub}")
+    kind = typing.get_type_hints(type(cfg))[head]
+    return dataclasses.replace(cfg, **{head: _parse(text, kind, key)})
+
+
+def _parse(text: str, kind: Any, key: str) -> Any:
+    """Parse override text as `kind`: bool, int, float, str, tuples ("1,2,4" or "64x64") and optionals."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        return _parse(text, next(a for a in args if a is not type(None)), key)
+    if origin is tuple:
+        parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if text else []
+        inner = args[0] if args else str
+        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
+            return tuple(_parse(p.strip(), inner, key) for p in parts)
+        if len(parts) != len(args):
+            raise ValueError(f"{key}: expected {len(args)} comma-separated values, got {text!r}")
+        return tuple(_parse(p.strip(), a, key) for p, a in zip(parts, args, strict=True))
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{key}: {text!r} is not a valid {kind.__name__}") from None
+    if kind is str:
+        return text
+    raise ValueError(f"{key}: fields of type {kind} cannot be overridden")
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """JSON value -> the field's type (lists -> tuples); used when reading saved configs."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if origin is tuple and isinstance(value, list):
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key) for v in value)
+        return tuple(value)
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value

@@ -1,0 +1,147 @@
+"""Datasets of captioned clips: the synthetic world (rendered on demand from seeds) and any manifest.
+
+Both return the same item, so training code does not know where clips come from:
+
+    {"video": float32 tensor (3, F, H, W) in [-1, 1], "captions": {lang: [text, ...]}, "key": str}
+
+Batches are drawn by `batch_indices(seed, step, ...)`: a pure function of the step, so a resumed run
+draws exactly the batches the interrupted one would have drawn, with no sampler state to save.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tessera.config import DataConfig
+from tessera.data.captions import captions as world_captions
+from tessera.data.manifest import read_manifest, resolve
+from tessera.data.render import render
+from tessera.data.video_io import read_video
+from tessera.data.world import sample_scene
+
+
+def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 frames (F, H, W, 3) -> float32 video (3, F, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0)  # (3, F, H, W)
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """float video (3, F, H, W) in [-1, 1] -> uint8 frames (F, H, W, 3)."""
+    pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 3, 0).cpu().numpy()  # (F, H, W, 3)
+
+
+class WorldClips(torch.utils.data.Dataset):
+    """Scenes of the world's training split, seeds cfg.seed .. cfg.seed + cfg.num_scenes - 1."""
+
+    def __init__(self, cfg: DataConfig, *, num_frames: int | None = None, split: str = "train") -> None:
+        if cfg.num_scenes < 1:
+            raise ValueError(f"data.num_scenes must be >= 1, got {cfg.num_scenes}")
+        self.cfg, self.split = cfg, split
+        self.num_frames = num_frames or cfg.num_frames
+
+    def __len__(self) -> int:
+        return self.cfg.num_scenes
+
+    def scene(self, index: int):
+        cfg = self.cfg
+        return sample_scene(
+            cfg.seed + index,
+            height=cfg.height,
+            width=cfg.width,
+            fps=cfg.fps,
+            num_frames=self.num_frames,
+            split=self.split,
+        )
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        scene = self.scene(index)
+        texts = world_captions(scene, seed=self.cfg.seed + index)
+        return {
+            "video": to_video_tensor(render(scene).video),
+            "captions": keep_captions(
+                {lang: list(texts[lang].values()) for lang in self.cfg.languages},
+                self.cfg.captions_per_language,
+                index,
+            ),
+            "key": f"world:{self.cfg.seed + index}",
+        }
+
+
+class ManifestClips(torch.utils.data.Dataset):
+    """Clips of a manifest (world export or real footage), read at the config's size, fps and length."""
+
+    def __init__(self, cfg: DataConfig, *, num_frames: int | None = None) -> None:
+        self.cfg, self.folder = cfg, Path(cfg.source)
+        self.num_frames = num_frames or cfg.num_frames
+        self.records = read_manifest(self.folder)
+        if not self.records:
+            raise ValueError(f"{self.folder}: the manifest lists no clips")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.records[index]
+        clip = read_video(
+            resolve(self.folder, record),
+            start_frame=0,
+            num_frames=self.num_frames,
+            fps=self.cfg.fps,
+            size=(self.cfg.height, self.cfg.width),
+        ).frames
+        if len(clip) < self.num_frames:  # a short clip is looped rather than dropped
+            clip = np.concatenate([clip] * (self.num_frames // len(clip) + 1))[: self.num_frames]
+        texts = {lang: record.captions[lang] for lang in self.cfg.languages if lang in record.captions}
+        if not texts:
+            texts = record.captions
+        texts = keep_captions(texts, self.cfg.captions_per_language, index)
+        return {"video": to_video_tensor(clip), "captions": texts, "key": record.path}
+
+
+def keep_captions(captions: dict[str, list[str]], per_language: int, index: int) -> dict[str, list[str]]:
+    """`per_language` captions of each language (all when 0), rotating with `index` so that every detail
+    level is used across the dataset. Text encoding costs per caption; this bounds it."""
+    if per_language <= 0:
+        return captions
+    kept = {}
+    for lang, texts in captions.items():
+        start = index % len(texts)
+        kept[lang] = [texts[(start + i) % len(texts)] for i in range(min(per_language, len(texts)))]
+    return kept
+
+
+def make_dataset(cfg: DataConfig, *, num_frames: int | None = None) -> torch.utils.data.Dataset:
+    """The dataset `cfg.source` names: "world", or a folder holding manifest.jsonl."""
+    if cfg.source == "world":
+        return WorldClips(cfg, num_frames=num_frames)
+    if not Path(cfg.source).exists():
+        raise ValueError(f"data.source {cfg.source!r}: not 'world' and no such folder")
+    return ManifestClips(cfg, num_frames=num_frames)
+
+
+def batch_indices(seed: int, step: int, batch_size: int, num_items: int) -> list[int]:
+    """The dataset indices of batch `step`: deterministic in (seed, step), so resuming needs no state."""
+    g = np.random.default_rng([seed, step])
+    return g.integers(0, num_items, size=batch_size).tolist()
+
+
+def pick_caption(captions: dict[str, list[str]], seed: int, step: int, slot: int) -> str:
+    """One caption among all languages and detail levels, chosen deterministically per (step, slot)."""
+    texts = [t for lang in sorted(captions) for t in captions[lang]]
+    return texts[np.random.default_rng([seed, step, slot]).integers(len(texts))]
+
+
+def random_crop(video: torch.Tensor, side: int, rng: np.random.Generator) -> torch.Tensor:
+    """A random side x side crop of a (C, F, H, W) video (the whole video if it is not larger)."""
+    h, w = video.shape[-2:]
+    if side <= 0 or (side >= h and side >= w):
+        return video
+    if side > h or side > w:
+        raise ValueError(f"crop {side} is larger than the {h}x{w} clips")
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    return video[..., y : y + side, x : x + side]

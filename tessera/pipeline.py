@@ -1,0 +1,150 @@
+"""Generator: load a model folder once, then turn requests into videos. CLI, UI and API all call this.
+
+    gen = Generator()                       # the model shipped in the package, on the CPU
+    video = gen.generate(GenerationRequest("a red circle moves to the right", seed=1))
+    video.frames  # (F, H, W, 3) uint8, video.fps
+
+The same request (seed included) gives the same video. Text goes through the model's text encoder, the
+sampler runs the DiT over the latent grid with classifier-free guidance, the VAE decodes the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tessera.data.dataset import to_frames
+from tessera.diffusion.flow import TIME_SCALE
+from tessera.diffusion.sampler import SOLVERS, guided, sample
+from tessera.diffusion.schedule import sigmas
+from tessera.models.text import TextEmbedding, build_text_encoder
+from tessera.weights import SHIPPED_MODEL, load_model_dir
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate. None means the model's default (from its model.json)."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    num_frames: int | None = None
+    height: int | None = None
+    width: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    shift: float | None = None
+    solver: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class GeneratedVideo:
+    frames: np.ndarray  # (F, H, W, 3) uint8
+    fps: float
+    request: GenerationRequest
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Generator:
+    """A loaded model folder (DiT + VAE + text encoder) ready to generate."""
+
+    def __init__(self, model_dir: str | Path | None = None, *, device: str | torch.device = "cpu") -> None:
+        self.model_dir = Path(model_dir) if model_dir is not None else SHIPPED_MODEL
+        if not self.model_dir.is_dir():
+            raise ValueError(f"model folder {self.model_dir} does not exist")
+        self.device = torch.device(device)
+        self.dit, self.vae, self.spec = load_model_dir(self.model_dir, self.device)
+        self.text_encoder = build_text_encoder(self.spec["text_encoder"], device=self.device)
+
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """The request with defaults filled in, checked against what the model can do."""
+        video, sample_cfg, limits = self.spec["video"], self.spec["sample"], self.spec["limits"]
+        r = replace(
+            request,
+            negative_prompt=sample_cfg["negative_prompt"]
+            if request.negative_prompt is None
+            else request.negative_prompt,
+            num_frames=request.num_frames or video["num_frames"],
+            height=request.height or video["height"],
+            width=request.width or video["width"],
+            steps=request.steps or sample_cfg["steps"],
+            guidance=sample_cfg["guidance"] if request.guidance is None else request.guidance,
+            shift=request.shift or sample_cfg["shift"],
+            solver=request.solver or sample_cfg["solver"],
+        )
+        if not r.prompt.strip():
+            raise ValueError("the prompt is empty; describe the video to generate")
+        tf, sf = self.vae.cfg.temporal_factor, self.vae.cfg.spatial_factor
+        step = sf * self.dit.cfg.patch_size[1]
+        if r.num_frames < 1 or (r.num_frames - 1) % tf:
+            k = max(0, (r.num_frames - 1) // tf)
+            raise ValueError(
+                f"num_frames {r.num_frames} is not {tf}k+1; nearest: {tf * k + 1} or {tf * (k + 1) + 1}"
+            )
+        if r.num_frames > limits["max_frames"]:
+            raise ValueError(
+                f"num_frames {r.num_frames} is more than this model handles ({limits['max_frames']})"
+            )
+        for name, side in (("height", r.height), ("width", r.width)):
+            if side < step or side % step:
+                raise ValueError(f"{name} {side} must be a positive multiple of {step} (VAE x patch)")
+            if side > limits["max_side"]:
+                raise ValueError(f"{name} {side} is larger than this model handles ({limits['max_side']})")
+        if r.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {r.steps}")
+        if r.solver not in SOLVERS:
+            raise ValueError(f"unknown solver {r.solver!r}; allowed: {', '.join(SOLVERS)}")
+        if r.guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {r.guidance}")
+        return r
+
+    def _velocity(self, text: TextEmbedding):
+        """The DiT as the sampler's velocity function, with the text fixed."""
+
+        def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
+            flat = t_field.flatten(1)  # (B, F*H*W)
+            if torch.equal(flat.amin(1), flat.amax(1)):
+                t = flat[:, 0]  # (B,) one time per sample
+            else:  # known (conditioning) latents: one time per patch; a patch is free if any of it is
+                t = torch.nn.functional.max_pool3d(t_field, self.dit.cfg.patch_size).flatten(1)  # (B, L)
+            return self.dit(x, t * TIME_SCALE, text.tokens, text.mask)
+
+        return velocity
+
+    @torch.inference_mode()
+    def generate(self, request: GenerationRequest, *, progress: bool = False) -> GeneratedVideo:
+        r = self.resolve(request)
+        cfg = self.vae.cfg
+        shape = (
+            1,
+            cfg.z_dim,
+            (r.num_frames - 1) // cfg.temporal_factor + 1,
+            r.height // cfg.spatial_factor,
+            r.width // cfg.spatial_factor,
+        )  # (1, C, T, h, w)
+        g = torch.Generator().manual_seed(r.seed)
+        noise = torch.randn(shape, generator=g).to(self.device)
+        cond = self._velocity(self.text_encoder.encode([r.prompt]).to(self.device))
+        velocity = cond
+        if r.guidance != 1.0:
+            velocity = guided(
+                cond,
+                self._velocity(self.text_encoder.encode([r.negative_prompt]).to(self.device)),
+                r.guidance,
+            )
+        latents = sample(
+            velocity,
+            noise,
+            sigmas(r.steps, shift=r.shift).to(self.device),
+            solver=r.solver,
+            progress=progress,
+        )
+        video = self.vae.decode_latents(latents)[0]  # (3, F, H, W)
+        fps = self.spec["video"]["fps"]
+        return GeneratedVideo(
+            frames=to_frames(video), fps=fps, request=r, info={"model": str(self.model_dir)}
+        )

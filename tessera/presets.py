@@ -1,0 +1,132 @@
+"""Named, complete run configs. Data only: each preset is a plain function returning a config tree.
+
+vae-world        the VAE of the shipped model, GPU-sized run
+vae-world-cpu    the same model, a run that fits a 2-core CPU
+vae-tiny         seconds on a CPU, for tests
+dit-world        the DiT of the shipped model, GPU-sized run
+dit-world-cpu    the same model, a run that fits a 2-core CPU
+dit-tiny         seconds on a CPU, for tests
+dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from tessera.config import (
+    DataConfig,
+    DiTRunConfig,
+    FlowConfig,
+    LoopConfig,
+    OptimConfig,
+    RunConfig,
+    SampleConfig,
+    VAELossConfig,
+    VAERunConfig,
+)
+from tessera.models.dit import DIT_SIZES
+from tessera.models.vae import VAE_SIZES
+
+
+def vae_world() -> VAERunConfig:
+    return VAERunConfig(
+        model=VAE_SIZES["world"],
+        data=DataConfig(height=128, width=128, num_frames=9, crop=64, image_fraction=0.25, num_scenes=20000),
+        optim=OptimConfig(lr=5e-4, warmup_steps=200, decay_to=0.05),
+        loop=LoopConfig(
+            steps=20000, batch_size=16, ema_decay=0.999, checkpoint_every=2000, out="runs/vae-world"
+        ),
+        loss=VAELossConfig(kl_weight=1e-6, ssim_weight=0.2),
+    )
+
+
+def vae_world_cpu() -> VAERunConfig:
+    base = vae_world()
+    return VAERunConfig(
+        model=base.model,
+        data=DataConfig(height=128, width=128, num_frames=5, crop=64, image_fraction=0.3, num_scenes=20000),
+        optim=OptimConfig(lr=1e-3, warmup_steps=50, decay_to=0.05),
+        loop=LoopConfig(
+            steps=2800, batch_size=8, ema_decay=0.995, checkpoint_every=400, out="runs/vae-world-cpu"
+        ),
+        loss=base.loss,
+    )
+
+
+def vae_tiny() -> VAERunConfig:
+    return VAERunConfig(
+        model=VAE_SIZES["tiny"],
+        data=DataConfig(height=32, width=32, num_frames=5, num_scenes=64),
+        optim=OptimConfig(lr=2e-3, warmup_steps=2),
+        loop=LoopConfig(
+            steps=20, batch_size=2, ema_decay=0.9, log_every=5, checkpoint_every=10, out="runs/vae-tiny"
+        ),
+    )
+
+
+def dit_world() -> DiTRunConfig:
+    return DiTRunConfig(
+        model=DIT_SIZES["world"],
+        vae="runs/vae-world/export",
+        data=DataConfig(height=128, width=128, num_frames=17, num_scenes=20000),
+        optim=OptimConfig(lr=3e-4, weight_decay=0.01, warmup_steps=500, decay_to=0.1),
+        loop=LoopConfig(
+            steps=40000, batch_size=64, ema_decay=0.9995, checkpoint_every=2000, out="runs/dit-world"
+        ),
+        flow=FlowConfig(shift=2.0, text_dropout=0.1),
+        sample=SampleConfig(steps=20, guidance=4.0, shift=2.0, solver="dpmpp_2m"),
+    )
+
+
+def dit_world_cpu() -> DiTRunConfig:
+    base = dit_world()
+    return DiTRunConfig(
+        model=base.model,
+        vae="runs/vae-world-cpu/export",
+        data=DataConfig(height=128, width=128, num_frames=17, num_scenes=1500, captions_per_language=1),
+        optim=OptimConfig(lr=6e-4, weight_decay=0.01, warmup_steps=100, decay_to=0.1),
+        loop=LoopConfig(
+            steps=1800, batch_size=8, ema_decay=0.998, checkpoint_every=200, out="runs/dit-world-cpu"
+        ),
+        flow=base.flow,
+        sample=base.sample,
+    )
+
+
+def dit_tiny() -> DiTRunConfig:
+    return DiTRunConfig(
+        model=dataclasses.replace(DIT_SIZES["tiny"], text_dim=384),  # MiniLM's width
+        vae="",
+        text_encoder="minilm",
+        data=DataConfig(height=32, width=32, num_frames=5, num_scenes=16, languages=("en",)),
+        optim=OptimConfig(lr=2e-3, warmup_steps=2),
+        loop=LoopConfig(
+            steps=20, batch_size=4, ema_decay=0.9, log_every=5, checkpoint_every=10, out="runs/dit-tiny"
+        ),
+        sample=SampleConfig(steps=4, guidance=2.0, shift=1.0, solver="euler"),
+    )
+
+
+def dit_wan21_1_3b() -> DiTRunConfig:
+    return DiTRunConfig(
+        model=DIT_SIZES["wan2.1-t2v-1.3b"],
+        vae="weights/Wan2.1-T2V-1.3B-Diffusers/vae",
+        text_encoder="umt5:weights/Wan2.1-T2V-1.3B-Diffusers/text_encoder",
+        data=DataConfig(height=480, width=832, num_frames=81, fps=16),
+        optim=OptimConfig(lr=1e-4, weight_decay=0.01, warmup_steps=1000),
+        loop=LoopConfig(steps=100000, batch_size=8, ema_decay=0.9999, out="runs/dit-wan2.1-1.3b"),
+        flow=FlowConfig(shift=3.0),
+        sample=SampleConfig(steps=50, guidance=5.0, shift=3.0, solver="dpmpp_2m"),
+    )
+
+
+PRESETS: dict[str, Callable[[], RunConfig]] = {
+    "vae-world": vae_world,
+    "vae-world-cpu": vae_world_cpu,
+    "vae-tiny": vae_tiny,
+    "dit-world": dit_world,
+    "dit-world-cpu": dit_world_cpu,
+    "dit-tiny": dit_tiny,
+    "dit-wan2.1-1.3b": dit_wan21_1_3b,
+}

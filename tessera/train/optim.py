@@ -1,0 +1,68 @@
+"""The pieces of one optimisation step that both training loops share, as small pure functions."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch import nn
+
+from tessera.config import LoopConfig, OptimConfig
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" -> cuda if present, else cpu; anything else must be a device torch knows."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"loop.device={name!r} but no CUDA device is available; use cpu or auto")
+    return device
+
+
+def autocast(loop: LoopConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA under "auto"/"bf16"; fp32 otherwise (bf16 matmuls are slow on most CPUs)."""
+    if loop.precision not in PRECISIONS:
+        raise ValueError(f"loop.precision {loop.precision!r}; allowed: {', '.join(PRECISIONS)}")
+    use_bf16 = loop.precision == "bf16" or (loop.precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def lr_at(step: int, optim: OptimConfig, total_steps: int) -> float:
+    """Linear warm-up to optim.lr, then cosine decay to optim.decay_to * lr at the last step."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    span = max(1, total_steps - optim.warmup_steps)
+    progress = min(1.0, (step - optim.warmup_steps) / span)
+    floor = optim.decay_to
+    return optim.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def build_optimizer(model: nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
+    """AdamW; no weight decay on biases, norms and 1-d tables (decaying them only hurts)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    keep = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [
+        {"params": decay, "weight_decay": optim.weight_decay},
+        {"params": keep, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (buffers copied)."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """EMA decay warmed up over the first steps so early averages are not dominated by the random init."""
+    return min(decay, (1 + step) / (10 + step))

@@ -1,0 +1,57 @@
+"""What a training run records: TensorBoard event files, a metrics.jsonl, and a loss-curve PNG."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+
+class RunLog:
+    """Scalars per step, to TensorBoard (OUT/tb) and OUT/metrics.jsonl; `plot()` draws OUT/curves.png."""
+
+    def __init__(self, out: str | Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(str(self.out / "tb"))
+        self.jsonl = (self.out / "metrics.jsonl").open("a", encoding="utf-8")
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+        self.jsonl.write(json.dumps({"step": step, **values}) + "\n")
+        self.jsonl.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.jsonl.close()
+
+    def plot(self) -> Path:
+        """One panel per metric, from metrics.jsonl (so a resumed run's curve is whole)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for line in (self.out / "metrics.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            for key, value in row.items():
+                if key != "step":
+                    series[key].append((row["step"], value))
+        names = sorted(series)
+        fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=False):
+            steps, values = zip(*series[name], strict=True)
+            ax.plot(steps, values, lw=1)
+            ax.set_title(name)
+            ax.set_xlabel("step")
+            if name.startswith("loss") and min(values) > 0:
+                ax.set_yscale("log")
+        fig.tight_layout()
+        path = self.out / "curves.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path

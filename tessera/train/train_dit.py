@@ -1,0 +1,160 @@
+"""Train the diffusion transformer with flow matching on cached VAE latents and text embeddings.
+
+`main(cfg)` reads top to bottom: load the VAE and text encoder, build (or reuse) the latent cache, build the
+DiT, resume, then loop: batch, loss, backward, clip, step, EMA, log, checkpoint; finally export a model
+folder (EMA DiT + VAE + model.json) that `Generator` loads. Some captions are replaced by the null prompt
+(flow.text_dropout) so classifier-free guidance works at sampling time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tessera.config import DiTRunConfig, to_dict
+from tessera.data.dataset import batch_indices, make_dataset
+from tessera.diffusion.flow import TIME_SCALE, flow_loss, interpolate, sample_t
+from tessera.models.dit import DiT
+from tessera.models.text import build_text_encoder
+from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from tessera.train.latent_cache import LatentCache, build_cache
+from tessera.train.optim import autocast, build_optimizer, ema_decay_at, ema_update, lr_at, resolve_device
+from tessera.train.run_log import RunLog
+from tessera.weights import load_vae_dir, save_model_dir
+
+
+def cache_fingerprint(cfg: DiTRunConfig) -> dict:
+    """What a latent cache depends on: a cache with another fingerprint is rebuilt."""
+    vae_file = Path(cfg.vae) / "vae.safetensors"
+    return {
+        "vae": str(Path(cfg.vae).resolve()),
+        "vae_mtime": vae_file.stat().st_mtime if vae_file.is_file() else None,
+        "text_encoder": cfg.text_encoder,
+        "data": to_dict(cfg.data),
+    }
+
+
+def pick_captions(cache: LatentCache, cfg: DiTRunConfig, step: int, clips: list[int]) -> list[int | None]:
+    """A caption id per sample (any language, any detail), or None (null prompt) with prob text_dropout."""
+    rng = np.random.default_rng([cfg.loop.seed, step, 2])
+    chosen = []
+    for clip in clips:
+        ids = cache.clips[clip]["captions"]
+        chosen.append(None if rng.random() < cfg.flow.text_dropout else ids[int(rng.integers(len(ids)))])
+    return chosen
+
+
+def training_loss(model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, device) -> torch.Tensor:
+    clips = batch_indices(cfg.loop.seed, step, cfg.loop.batch_size, len(cache))
+    x0 = cache.latents[clips].float().to(device)  # (B, C, T, h, w)
+    text = cache.text_batch(pick_captions(cache, cfg, step, clips)).to(device)
+    g = torch.Generator().manual_seed(cfg.loop.seed * 1_000_003 + step)
+    t = sample_t(
+        x0.shape[0],
+        generator=g,
+        method=cfg.flow.time_method,
+        loc=cfg.flow.time_loc,
+        scale=cfg.flow.time_scale,
+        shift=cfg.flow.shift,
+    ).to(device)  # (B,)
+    noise = torch.randn(x0.shape, generator=g).to(device)  # (B, C, T, h, w)
+    x_t = interpolate(x0, noise, t)
+    with autocast(cfg.loop, device):
+        v = model(x_t, t * TIME_SCALE, text.tokens, text.mask)
+    return flow_loss(v.float(), x0, noise)
+
+
+def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
+    """Train (resuming from OUT/checkpoints if present) and export OUT/export. Returns the export folder."""
+    out = Path(cfg.loop.out)
+    device = resolve_device(cfg.loop.device)
+    torch.manual_seed(cfg.loop.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    vae = load_vae_dir(cfg.vae, device)
+    if vae.cfg.z_dim != cfg.model.in_channels:
+        raise ValueError(
+            f"VAE {cfg.vae} has {vae.cfg.z_dim} latent channels, model.in_channels is {cfg.model.in_channels}"
+        )
+    encoder = build_text_encoder(cfg.text_encoder, device=device)
+    if encoder.dim != cfg.model.text_dim:
+        raise ValueError(
+            f"text encoder {cfg.text_encoder!r} gives width {encoder.dim}, model.text_dim is "
+            f"{cfg.model.text_dim}"
+        )
+    folder = build_cache(
+        out / "cache", make_dataset(cfg.data), vae, encoder, cache_fingerprint(cfg), progress=progress
+    )
+    cache = LatentCache(folder)
+
+    with torch.device("meta"):
+        model = DiT(cfg.model)
+    model.to_empty(device=device)
+    model.init_weights()
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = build_optimizer(model, cfg.optim)
+    start = 0
+    if (ckpt := latest_checkpoint(out)) is not None:
+        start = load_checkpoint(ckpt, model, ema, optimizer)["step"]
+    log = RunLog(out)
+
+    bar = tqdm(
+        range(start, cfg.loop.steps),
+        desc="train-dit",
+        unit="step",
+        disable=not progress,
+        initial=start,
+        total=cfg.loop.steps,
+    )
+    tic = time.perf_counter()
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg.optim, cfg.loop.steps)
+        loss = training_loss(model, cache, cfg, step, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        ema_update(ema, model, ema_decay_at(step, cfg.loop.ema_decay))
+        if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
+            metrics = {
+                "loss": loss.item(),
+                "grad_norm": grad_norm.item(),
+                "lr": optimizer.param_groups[0]["lr"],
+                "sec_per_step": (time.perf_counter() - tic) / (step - start + 1),
+            }
+            log.scalars(step, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
+            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg))
+
+    log.plot()
+    log.close()
+    return export_model(out / "export", ema, vae, cfg)
+
+
+def export_model(folder: Path, dit: DiT, vae, cfg: DiTRunConfig, card: dict | None = None) -> Path:
+    """A model folder for `Generator`: EMA DiT + VAE in float16, and the defaults it was trained with."""
+    spec = {
+        "text_encoder": cfg.text_encoder,
+        "sample": to_dict(cfg.sample),
+        "video": {
+            "height": cfg.data.height,
+            "width": cfg.data.width,
+            "num_frames": cfg.data.num_frames,
+            "fps": cfg.data.fps,
+        },
+        "limits": {
+            "max_frames": 4 * cfg.data.num_frames,
+            "max_side": 2 * max(cfg.data.height, cfg.data.width),
+        },
+        "card": {"steps": cfg.loop.steps, "batch_size": cfg.loop.batch_size, **(card or {})},
+    }
+    return save_model_dir(folder, dit, vae, spec)

@@ -1,0 +1,172 @@
+"""Train the causal video VAE: reconstruction (L1 + SSIM structure term) + KL, on images and videos jointly.
+
+`main(cfg)` reads top to bottom: build, resume, loop (batch, loss, backward, clip, step, EMA, log,
+checkpoint), then evaluate the EMA weights on held-out world clips (PSNR/SSIM, full-size clips through the
+streaming encoder/decoder) and export them. Image batches are 1-frame videos: the causal first frame is
+encoded alone, so images train the same network.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tessera.config import DataConfig, VAERunConfig, to_dict
+from tessera.data.dataset import WorldClips, batch_indices, make_dataset, random_crop
+from tessera.eval.reconstruction import psnr, ssim
+from tessera.models.vae import VideoVAE
+from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from tessera.train.optim import (
+    autocast,
+    build_optimizer,
+    ema_decay_at,
+    ema_update,
+    lr_at,
+    resolve_device,
+)
+from tessera.train.run_log import RunLog
+from tessera.weights import save_vae_dir
+
+EVAL_SEED = 1_000_000  # held-out evaluation clips: world seeds far from any training seed
+
+
+def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, 1)), mean over all latent elements."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
+
+
+def vae_loss(cfg: VAERunConfig, video, recon, mean, logvar) -> tuple[torch.Tensor, dict[str, float]]:
+    l1 = (recon - video).abs().mean()
+    structure = 1 - ssim(recon, video, differentiable=True)
+    kl = kl_divergence(mean, logvar)
+    w = cfg.loss
+    total = w.l1_weight * l1 + w.ssim_weight * structure + w.kl_weight * kl
+    return total, {"loss": total.item(), "loss_l1": l1.item(), "ssim": 1 - structure.item(), "kl": kl.item()}
+
+
+def load_batch(cfg: VAERunConfig, dataset, step: int, images: bool) -> torch.Tensor:
+    """Batch `step` as (B, 3, F, H, W) in [-1, 1]: random crops, one random frame each for image batches."""
+    rng = np.random.default_rng([cfg.loop.seed, step, 1])
+    clips = []
+    for index in batch_indices(cfg.loop.seed, step, cfg.loop.batch_size, len(dataset)):
+        video = dataset[index]["video"]  # (3, F, H, W)
+        if images:
+            f = int(rng.integers(video.shape[1]))
+            video = video[:, f : f + 1]  # (3, 1, H, W)
+        clips.append(random_crop(video, cfg.data.crop, rng))
+    return torch.stack(clips)  # (B, 3, F, H, W)
+
+
+@torch.no_grad()
+def evaluate(model: VideoVAE, data: DataConfig, num_clips: int, device: torch.device) -> dict[str, float]:
+    """PSNR/SSIM of full-size held-out clips (held-out attribute combinations, unseen seeds)."""
+    heldout = WorldClips(
+        DataConfig(
+            **{
+                **to_dict(data),
+                "seed": EVAL_SEED,
+                "num_scenes": num_clips,
+                "languages": tuple(data.languages),
+            }
+        ),
+        split="heldout",
+    )
+    model.eval()
+    scores = {"psnr": [], "ssim": []}
+    for i in range(num_clips):
+        video = heldout[i]["video"][None].to(device)  # (1, 3, F, H, W)
+        mean, _ = model.encode(video)
+        recon = model.decode(mean)
+        scores["psnr"].append(psnr(recon, video))
+        scores["ssim"].append(ssim(recon, video))
+    model.train()
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+@torch.no_grad()
+def latent_statistics(model: VideoVAE, dataset, num_clips: int, device: torch.device) -> VideoVAE:
+    """Set the model's per-channel latent mean/std from `num_clips` training clips, so that diffusion sees
+    latents of zero mean and unit variance (they live in the config, with the weights)."""
+    model.eval()
+    means = torch.cat([model.encode(dataset[i]["video"][None].to(device))[0] for i in range(num_clips)])
+    z = means.transpose(0, 1).flatten(1)  # (Z, everything else)
+    model.cfg = dataclasses.replace(
+        model.cfg,
+        latents_mean=tuple(round(v, 5) for v in z.mean(1).tolist()),
+        latents_std=tuple(round(v, 5) for v in z.std(1).clamp_min(1e-3).tolist()),
+    )
+    return model
+
+
+def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> Path:
+    """Train (resuming from OUT/checkpoints if present), evaluate, export; return the export folder."""
+    out = Path(cfg.loop.out)
+    device = resolve_device(cfg.loop.device)
+    torch.manual_seed(cfg.loop.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    with torch.device("meta"):
+        model = VideoVAE(cfg.model)
+    model.to_empty(device=device)
+    model.init_weights()
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = build_optimizer(model, cfg.optim)
+    start = 0
+    if (ckpt := latest_checkpoint(out)) is not None:
+        start = load_checkpoint(ckpt, model, ema, optimizer)["step"]
+    dataset = make_dataset(cfg.data)
+    log = RunLog(out)
+
+    bar = tqdm(
+        range(start, cfg.loop.steps),
+        desc="train-vae",
+        unit="step",
+        disable=not progress,
+        initial=start,
+        total=cfg.loop.steps,
+    )
+    tic = time.perf_counter()
+    for step in bar:
+        images = np.random.default_rng([cfg.loop.seed, step, 0]).random() < cfg.data.image_fraction
+        video = load_batch(cfg, dataset, step, images).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg.optim, cfg.loop.steps)
+        with autocast(cfg.loop, device):
+            recon, mean, logvar = model(video)
+        loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        ema_update(ema, model, ema_decay_at(step, cfg.loop.ema_decay))
+        if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
+            metrics.update(grad_norm=grad_norm.item(), lr=optimizer.param_groups[0]["lr"])
+            metrics["sec_per_step"] = (time.perf_counter() - tic) / (step - start + 1)
+            log.scalars(step, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", ssim=f"{metrics['ssim']:.3f}")
+        if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
+            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg))
+        if cfg.loop.eval_every and (step + 1) % cfg.loop.eval_every == 0:
+            log.scalars(step + 1, {f"eval_{k}": v for k, v in evaluate(ema, cfg.data, 4, device).items()})
+
+    latent_statistics(ema, make_dataset(cfg.data), min(64, len(dataset)), device)
+    scores = evaluate(ema, cfg.data, eval_clips, device)
+    log.scalars(cfg.loop.steps, {f"eval_{k}": v for k, v in scores.items()})
+    log.plot()
+    log.close()
+    export = save_vae_dir(
+        out / "export", ema, extra={**scores, "eval_clips": eval_clips, "steps": cfg.loop.steps}
+    )
+    print(
+        f"held-out reconstruction over {eval_clips} clips: "
+        f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}"
+    )
+    return export

@@ -1,0 +1,112 @@
+"""Exported model folders: weights as safetensors, architecture and defaults as JSON. Nothing is pickled.
+
+A VAE folder:    config.json (VAEConfig) + vae.safetensors
+A model folder:  model.json + dit.safetensors + vae.safetensors, where model.json holds
+                 {"format": "tessera-model", "dit": DiTConfig, "vae": VAEConfig, "text_encoder": spec,
+                  "sample": SampleConfig, "video": {"height", "width", "num_frames", "fps"},
+                  "limits": {"max_frames", "max_side"}, "card": {...free-form facts...}}
+The model shipped inside the package lives in tessera/weights/world (SHIPPED_MODEL).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from tessera.models.dit import DiT, DiTConfig
+from tessera.models.vae import VAEConfig, VideoVAE
+
+SHIPPED_MODEL = Path(__file__).parent / "weights" / "world"
+MODEL_FORMAT = "tessera-model"
+
+
+def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+    """A module's state dict as one safetensors file; floating tensors cast to `dtype`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        k: (v.to(dtype) if v.is_floating_point() else v).contiguous().cpu()
+        for k, v in module.state_dict().items()
+    }
+    save_file(tensors, str(path))
+    return path
+
+
+def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
+    """Load a safetensors file strictly into `module`, cast to the module's dtype and device."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such weights file")
+    ref = next(module.parameters())
+    tensors = {k: v.to(ref.dtype) for k, v in load_file(str(path), device=str(ref.device)).items()}
+    module.load_state_dict(tensors, strict=True)
+    return module
+
+
+def _build(cls, cfg, device: torch.device | str):
+    with torch.device("meta"):
+        module = cls(cfg)
+    module.to_empty(device=device)
+    module.init_weights()  # recomputes non-persistent buffers (RoPE tables); weights are overwritten next
+    return module
+
+
+def save_vae_dir(folder: str | Path, vae: VideoVAE, extra: dict[str, Any] | None = None) -> Path:
+    folder = Path(folder)
+    save_weights(vae, folder / "vae.safetensors")
+    (folder / "config.json").write_text(
+        json.dumps({**vae.cfg.to_dict(), **({"extra": extra} if extra else {})}, indent=2)
+    )
+    return folder
+
+
+def load_vae_dir(folder: str | Path, device: torch.device | str = "cpu") -> VideoVAE:
+    """A VAE exported by `tessera train-vae` (config.json + vae.safetensors)."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise ValueError(
+            f"{folder}: not an exported VAE folder (no config.json); run `tessera train-vae` first"
+        )
+    data = json.loads((folder / "config.json").read_text())
+    data.pop("extra", None)
+    vae = _build(VideoVAE, VAEConfig.from_dict(data), device)
+    return load_weights(vae, folder / "vae.safetensors").eval().requires_grad_(False)
+
+
+def save_model_dir(
+    folder: str | Path, dit: DiT, vae: VideoVAE, spec: dict[str, Any], dtype: torch.dtype = torch.float16
+) -> Path:
+    """Write a model folder. `spec` holds text_encoder, sample, video, limits and card (see module doc)."""
+    folder = Path(folder)
+    save_weights(dit, folder / "dit.safetensors", dtype)
+    save_weights(vae, folder / "vae.safetensors", dtype)
+    meta = {"format": MODEL_FORMAT, "dit": dit.cfg.to_dict(), "vae": vae.cfg.to_dict(), **spec}
+    (folder / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return folder
+
+
+def read_model_spec(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / "model.json"
+    if not path.is_file():
+        raise ValueError(f"{folder}: not a tessera model folder (no model.json)")
+    meta = json.loads(path.read_text())
+    if meta.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
+    return meta
+
+
+def load_model_dir(
+    folder: str | Path, device: torch.device | str = "cpu"
+) -> tuple[DiT, VideoVAE, dict[str, Any]]:
+    """DiT and VAE of a model folder, in float32 eval mode, plus its model.json."""
+    folder = Path(folder)
+    meta = read_model_spec(folder)
+    dit = load_weights(_build(DiT, DiTConfig.from_dict(meta["dit"]), device), folder / "dit.safetensors")
+    vae = load_weights(_build(VideoVAE, VAEConfig.from_dict(meta["vae"]), device), folder / "vae.safetensors")
+    return dit.eval().requires_grad_(False), vae.eval().requires_grad_(False), meta

@@ -1,0 +1,61 @@
+"""Configs: presets resolve, typed dotted overrides, helpful errors, JSON round trips."""
+
+import json
+
+import pytest
+
+from tessera.config import DiTRunConfig, VAERunConfig, from_dict, load_config, to_dict
+from tessera.presets import PRESETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_round_trips_through_json(name):
+    cfg = load_config(name)
+    data = json.loads(json.dumps(to_dict(cfg)))
+    assert from_dict(type(cfg), data) == cfg
+
+
+def test_overrides_are_parsed_by_field_type():
+    cfg = load_config(
+        "vae-tiny",
+        [
+            "optim.lr=1e-4",
+            "loop.steps=7",
+            "data.languages=en",
+            "optim.betas=0.8,0.95",
+            "model.dim_mult=1,2,2,4",
+        ],
+    )
+    assert isinstance(cfg, VAERunConfig)
+    assert cfg.optim.lr == 1e-4 and cfg.loop.steps == 7
+    assert cfg.data.languages == ("en",) and cfg.optim.betas == (0.8, 0.95)
+    assert cfg.model.dim_mult == (1, 2, 2, 4)
+
+
+def test_unknown_keys_suggest_near_matches():
+    with pytest.raises(ValueError, match="did you mean lr"):
+        load_config("vae-tiny", ["optim.lrr=1"])
+    with pytest.raises(ValueError, match="unknown preset.*did you mean"):
+        load_config("dit-tiy")
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("loop.steps=ten", "not a valid int"),
+        ("loop", "not key=value"),
+        ("loop=3", "is a section"),
+        ("loop.steps.x=3", "goes too deep"),
+        ("optim.betas=0.9", "expected 2"),
+    ],
+)
+def test_bad_overrides_are_clear_errors(item, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("dit-tiny", [item])
+
+
+def test_from_dict_rejects_unknown_keys():
+    data = to_dict(load_config("dit-tiny"))
+    data["loop"]["stepz"] = 3
+    with pytest.raises(ValueError, match="stepz"):
+        from_dict(DiTRunConfig, data)
