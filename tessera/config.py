@@ -61,6 +61,7 @@ class LoopConfig:
     device: str = "auto"
     seed: int = 0
     out: str = "runs/run"
+    init_from: str = ""  # an exported folder whose weights start the run (fine-tuning); "" = fresh init
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def build_cache(
         for start in bar:
             items = [dataset[i] for i in range(start, min(n, start + batch_size))]
             video = torch.stack([it["video"] for it in items]).to(device)  # (B, 3, F, H, W)
-            latents.append(vae.encode_latents(video).half().cpu())  # (B, C, T, h, w)
+            latents.append(vae.encode_latents(video, chunked=False).half().cpu())  # (B, C, T, h, w)
             for it in items:
                 ids = []
                 for lang in sorted(it["captions"]):

@@ -1,6 +1,7 @@
 """The shipped world model, reproducibly, in one call: `tessera train-world --scale cpu|gpu`.
 
-1. train the VAE (preset vae-world or vae-world-cpu) -> OUT/vae/export
+1. train the VAE (preset vae-world; on the CPU vae-world-cpu, then vae-world-cpu-long fine-tuned from it on
+   longer clips) -> OUT/vae/export or OUT/vae2/export
 2. train the DiT on its latents (dit-world or dit-world-cpu) -> OUT/dit/export
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
@@ -45,6 +46,11 @@ def main(
     tic = time.perf_counter()
     vae_cfg = load_config(f"vae-world{suffix}", [*overrides, f"loop.out={out / 'vae'}"])
     vae_export = train_vae.main(vae_cfg)
+    if scale == "cpu":
+        long_cfg = load_config(
+            "vae-world-cpu-long", [*overrides, f"loop.init_from={vae_export}", f"loop.out={out / 'vae2'}"]
+        )
+        vae_export = train_vae.main(long_cfg)
     vae_seconds = time.perf_counter() - tic
     dit_cfg = load_config(f"dit-world{suffix}", [*overrides, f"vae={vae_export}", f"loop.out={out / 'dit'}"])
     export = train_dit.main(dit_cfg)
@@ -56,7 +62,7 @@ def main(
     spec["card"].update(
         recipe=f"tessera train-world --scale {scale}",
         device=device_name(),
-        vae_steps=vae_cfg.loop.steps,
+        vae_steps=vae_cfg.loop.steps + (long_cfg.loop.steps if scale == "cpu" else 0),
         vae_train_minutes=round(vae_seconds / 60, 1),
         dit_steps=dit_cfg.loop.steps,
         dit_train_minutes=round(dit_seconds / 60, 1),

@@ -32,7 +32,7 @@ from tessera.train.optim import (
     resolve_device,
 )
 from tessera.train.run_log import RunLog
-from tessera.weights import save_vae_dir
+from tessera.weights import load_weights, save_vae_dir
 
 EVAL_SEED = 1_000_000  # held-out evaluation clips: world seeds far from any training seed
 
@@ -117,6 +117,8 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
         model = VideoVAE(cfg.model)
     model.to_empty(device=device)
     model.init_weights()
+    if cfg.loop.init_from:  # fine-tuning: the weights of an export (its latent statistics are re-measured)
+        load_weights(model, Path(cfg.loop.init_from) / "vae.safetensors")
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = build_optimizer(model, cfg.optim)
     start = 0
