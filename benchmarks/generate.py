@@ -11,12 +11,12 @@ with twice the steps, which reaches about the error of 2nd-order DPM++(2M) at th
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import torch
 
+from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
 
 PROMPT = "a large red circle moves to the right on a white background"
@@ -35,27 +35,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    device = f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    gen = Generator(args.model)
+    gen = Generator(args.model, device=args.device)
     request = gen.resolve(GenerationRequest(PROMPT, seed=0))
     gen.generate(request)  # warm-up: first calls pay for kernel selection
 
     text = timed(lambda: gen.text_encoder.encode([PROMPT, ""]), args.repeats)
     total = timed(lambda: gen.generate(request), args.repeats)
+    cfg = gen.vae.cfg
     latents_shape = (
         1,
-        gen.vae.cfg.z_dim,
-        (request.num_frames - 1) // 4 + 1,
-        request.height // 8,
-        request.width // 8,
+        cfg.z_dim,
+        (request.num_frames - 1) // cfg.temporal_factor + 1,
+        request.height // cfg.spatial_factor,
+        request.width // cfg.spatial_factor,
     )
+    latents = torch.randn(latents_shape, device=gen.device)
     with torch.inference_mode():
-        decode = timed(lambda: gen.vae.decode_latents(torch.randn(latents_shape)), args.repeats)
+        decode = timed(lambda: gen.vae.decode_latents(latents), args.repeats)
     baseline_request = GenerationRequest(PROMPT, seed=0, solver="euler", steps=2 * request.steps)
     baseline = timed(lambda: gen.generate(baseline_request), args.repeats)
 
-    print(f"device: {device}")
+    print(f"device: {device_name(gen.device)}")
     print(
         f"clip: {request.num_frames} frames at {request.width}x{request.height}, {request.steps} steps "
         f"{request.solver}, guidance {request.guidance}"

@@ -27,6 +27,7 @@ from tessera.data.video_io import read_video, write_video  # noqa: E402
 from tessera.data.world import sample_scene  # noqa: E402
 from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy  # noqa: E402
 from tessera.eval.scorer import score  # noqa: E402
+from tessera.machine import cpu_name  # noqa: E402
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
 
@@ -57,14 +58,6 @@ def scorer_speed() -> tuple[float, float]:
         write_video(f"{d}/clip.mp4", video, 16)
         t_decode = best_of(lambda: read_video(f"{d}/clip.mp4"))
     return best_of(lambda: score(video, scene)), t_decode
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def degraded(num_scenes: int) -> None:

@@ -145,33 +145,42 @@ def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> Run
         near = difflib.get_close_matches(preset, PRESETS, n=3)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise ValueError(f"unknown preset {preset!r}{hint}; presets: {', '.join(sorted(PRESETS))}")
-    cfg = PRESETS[preset]()
+    pairs = {}
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4)")
-        cfg = override(cfg, key.strip(), value.strip())
-    return cfg
+        pairs[key.strip()] = value.strip()
+    return override(PRESETS[preset](), pairs)
 
 
-def override(cfg: Any, key: str, text: str) -> Any:
-    """A copy of `cfg` with the dotted field `key` set to `text` parsed by the field's type."""
-    head, _, rest = key.partition(".")
+def override(cfg: Any, pairs: dict[str, str]) -> Any:
+    """A copy of `cfg` with each dotted field `key` set to its text parsed by the field's type.
+
+    All fields of one section change together (one `dataclasses.replace`), so fields that must agree (the
+    VAE's dim_mult and temporal_downsample) can be overridden side by side.
+    """
     fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if head not in fields:
-        near = difflib.get_close_matches(head, fields, n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise ValueError(f"unknown config key {key!r}{hint} (keys here: {', '.join(fields)})")
-    current = getattr(cfg, head)
-    if rest:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"config key {head!r} is a value, not a section: {key!r} goes too deep")
-        return dataclasses.replace(cfg, **{head: override(current, rest, text)})
-    if dataclasses.is_dataclass(current):
-        sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
-        raise ValueError(f"config key {head!r} is a section; set one of its fields: {sub}")
-    kind = typing.get_type_hints(type(cfg))[head]
-    return dataclasses.replace(cfg, **{head: _parse(text, kind, key)})
+    changes, nested = {}, {}
+    for key, text in pairs.items():
+        head, _, rest = key.partition(".")
+        if head not in fields:
+            near = difflib.get_close_matches(head, fields, n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ValueError(f"unknown config key {key!r}{hint} (keys here: {', '.join(fields)})")
+        current = getattr(cfg, head)
+        if rest:
+            if not dataclasses.is_dataclass(current):
+                raise ValueError(f"config key {head!r} is a value, not a section: {key!r} goes too deep")
+            nested.setdefault(head, {})[rest] = text
+        elif dataclasses.is_dataclass(current):
+            sub = ", ".join(f"{head}.{f.name}" for f in dataclasses.fields(current))
+            raise ValueError(f"config key {head!r} is a section; set one of its fields: {sub}")
+        else:
+            changes[head] = _parse(text, typing.get_type_hints(type(cfg))[head], key)
+    for head, sub_pairs in nested.items():
+        changes[head] = override(getattr(cfg, head), sub_pairs)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 def _parse(text: str, kind: Any, key: str) -> Any:

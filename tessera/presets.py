@@ -65,7 +65,11 @@ def vae_world_cpu_long() -> VAERunConfig:
         data=dataclasses.replace(base.data, num_frames=17, image_fraction=0.1),
         optim=OptimConfig(lr=8e-4, warmup_steps=20, decay_to=0.05),
         loop=dataclasses.replace(
-            base.loop, steps=550, batch_size=4, checkpoint_every=100, out="runs/vae-world-cpu-long",
+            base.loop,
+            steps=550,
+            batch_size=4,
+            checkpoint_every=100,
+            out="runs/vae-world-cpu-long",
             init_from="runs/vae-world-cpu/export",
         ),
     )

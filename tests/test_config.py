@@ -32,6 +32,13 @@ def test_overrides_are_parsed_by_field_type():
     assert cfg.model.dim_mult == (1, 2, 2, 4)
 
 
+def test_fields_that_must_agree_are_overridden_together():
+    cfg = load_config("vae-tiny", ["model.dim_mult=1,2,4", "model.temporal_downsample=true,true"])
+    assert cfg.model.spatial_factor == 4 and cfg.model.temporal_factor == 4
+    with pytest.raises(ValueError, match="temporal_downsample needs 2 entries"):
+        load_config("vae-tiny", ["model.dim_mult=1,2,4"])
+
+
 def test_unknown_keys_suggest_near_matches():
     with pytest.raises(ValueError, match="did you mean lr"):
         load_config("vae-tiny", ["optim.lrr=1"])

@@ -65,6 +65,14 @@ def test_vae_resume_is_exact(tmp_path):
     assert latest_checkpoint(tmp_path / "b").name == "step_0000006"
 
 
+def test_vae_fine_tuning_starts_from_the_given_export(vae_run, tmp_path):
+    out, export = vae_run
+    cfg = load_config("vae-tiny", [f"loop.out={tmp_path}", "loop.steps=0", f"loop.init_from={export}"])
+    tuned = load_vae_dir(train_vae.main(cfg, eval_clips=1, progress=False)).state_dict()
+    start = load_vae_dir(export).state_dict()
+    assert all(torch.equal(start[k], tuned[k]) for k in start)
+
+
 def test_dit_training_lowers_the_loss(dit_run):
     losses = [loss for _, loss in _losses(dit_run[0])]
     assert np.mean(losses[-15:]) < 0.9 * np.mean(losses[:5])

@@ -99,7 +99,14 @@ DIT_SIZES: dict[str, DiTConfig] = {
         rope_max_seq_len=32,
     ),
     "world": DiTConfig(
-        num_heads=4, head_dim=64, in_channels=16, out_channels=16, text_dim=384, ffn_dim=1024, num_layers=6
+        num_heads=4,
+        head_dim=64,
+        in_channels=16,
+        out_channels=16,
+        text_dim=384,
+        ffn_dim=1024,
+        num_layers=6,
+        patch_size=(1, 4, 4),  # over the 4x-space world VAE: one token per 16x16 pixels, as Wan's 8x with 2x2
     ),
     "wan2.1-t2v-1.3b": DiTConfig(num_heads=12, head_dim=128, ffn_dim=8960, num_layers=30),
     "wan2.1-t2v-14b": DiTConfig(num_heads=40, head_dim=128, ffn_dim=13824, num_layers=40),

@@ -12,24 +12,17 @@ Every stage resumes from its checkpoints, so an interrupted recipe continues whe
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import time
 from pathlib import Path
 
-import torch
-
 from tessera.config import load_config
+from tessera.machine import device_name
 from tessera.train import train_dit, train_vae
+from tessera.train.optim import resolve_device
 from tessera.weights import SHIPPED_MODEL, read_model_spec
 
 SCALES = ("cpu", "gpu")
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def main(
@@ -57,23 +50,39 @@ def main(
     dit_seconds = time.perf_counter() - tic - vae_seconds
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
-    spec = read_model_spec(export)
-    vae_eval = json.loads((vae_export / "config.json").read_text()).get("extra", {})
-    spec["card"].update(
+    write_card(
+        export,
+        vae_export,
+        summary,
         recipe=f"tessera train-world --scale {scale}",
-        device=device_name(),
+        device=device_name(resolve_device(dit_cfg.loop.device)),
         vae_steps=vae_cfg.loop.steps + (long_cfg.loop.steps if scale == "cpu" else 0),
         vae_train_minutes=round(vae_seconds / 60, 1),
         dit_steps=dit_cfg.loop.steps,
         dit_train_minutes=round(dit_seconds / 60, 1),
+    )
+    if install:
+        install_model(export)
+    return export
+
+
+def write_card(export: Path, vae_export: Path, summary: dict, **facts) -> None:
+    """Record how the model was made (`facts`: recipe, device, steps, minutes) and how it scored in its
+    model.json `card`; the VAE's held-out PSNR/SSIM come from its export."""
+    spec = read_model_spec(export)
+    vae_eval = json.loads((Path(vae_export) / "config.json").read_text()).get("extra", {})
+    spec["card"].update(
         vae_heldout_psnr=vae_eval.get("psnr"),
         vae_heldout_ssim=vae_eval.get("ssim"),
+        **facts,
         eval=summary,
     )
-    (export / "model.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False))
-    if install:
-        SHIPPED_MODEL.mkdir(parents=True, exist_ok=True)
-        for name in ("model.json", "dit.safetensors", "vae.safetensors"):
-            shutil.copy2(export / name, SHIPPED_MODEL / name)
-        print(f"installed {export} as the shipped model ({SHIPPED_MODEL})")
-    return export
+    (Path(export) / "model.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False))
+
+
+def install_model(export: Path) -> None:
+    """Copy a model folder over the package's shipped model."""
+    SHIPPED_MODEL.mkdir(parents=True, exist_ok=True)
+    for name in ("model.json", "dit.safetensors", "vae.safetensors"):
+        shutil.copy2(Path(export) / name, SHIPPED_MODEL / name)
+    print(f"installed {export} as the shipped model ({SHIPPED_MODEL})")

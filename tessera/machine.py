@@ -1,0 +1,30 @@
+"""The machine a measurement was taken on, named for benchmarks, eval reports and model cards.
+
+A speed means little without the hardware next to it, so every timing tessera prints or stores carries
+`device_name()`.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    """E.g. "NVIDIA H100 80GB HBM3" or "CPU (AMD EPYC 7B13, 2 threads)"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({cpu_name()}, {torch.get_num_threads()} threads)"
