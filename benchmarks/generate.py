@@ -43,15 +43,7 @@ def main() -> None:
 
     text = timed(lambda: gen.text_encoder.encode([PROMPT, ""]), args.repeats)
     total = timed(lambda: gen.generate(request), args.repeats)
-    cfg = gen.vae.cfg
-    latents_shape = (
-        1,
-        cfg.z_dim,
-        (request.num_frames - 1) // cfg.temporal_factor + 1,
-        request.height // cfg.spatial_factor,
-        request.width // cfg.spatial_factor,
-    )
-    latents = torch.randn(latents_shape, device=gen.device)
+    latents = torch.randn(gen.latent_shape(request), device=gen.device)
     with torch.inference_mode():
         decode = timed(lambda: gen.vae.decode_latents(latents), args.repeats)
     baseline_request = GenerationRequest(PROMPT, seed=0, solver="euler", steps=2 * request.steps)

@@ -102,6 +102,17 @@ class Generator:
             raise ValueError(f"guidance must be >= 0, got {r.guidance}")
         return r
 
+    def latent_shape(self, request: GenerationRequest) -> tuple[int, int, int, int, int]:
+        """(1, C, T, h, w): the latent grid the sampler fills for a resolved request."""
+        cfg = self.vae.cfg
+        return (
+            1,
+            cfg.z_dim,
+            (request.num_frames - 1) // cfg.temporal_factor + 1,
+            request.height // cfg.spatial_factor,
+            request.width // cfg.spatial_factor,
+        )
+
     def _velocity(self, text: TextEmbedding):
         """The DiT as the sampler's velocity function, with the text fixed."""
 
@@ -118,16 +129,8 @@ class Generator:
     @torch.inference_mode()
     def generate(self, request: GenerationRequest, *, progress: bool = False) -> GeneratedVideo:
         r = self.resolve(request)
-        cfg = self.vae.cfg
-        shape = (
-            1,
-            cfg.z_dim,
-            (r.num_frames - 1) // cfg.temporal_factor + 1,
-            r.height // cfg.spatial_factor,
-            r.width // cfg.spatial_factor,
-        )  # (1, C, T, h, w)
         g = torch.Generator().manual_seed(r.seed)
-        noise = torch.randn(shape, generator=g).to(self.device)
+        noise = torch.randn(self.latent_shape(r), generator=g).to(self.device)
         cond = self._velocity(self.text_encoder.encode([r.prompt]).to(self.device))
         velocity = cond
         if r.guidance != 1.0:

@@ -66,3 +66,26 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 def ema_decay_at(step: int, decay: float) -> float:
     """EMA decay warmed up over the first steps so early averages are not dominated by the random init."""
     return min(decay, (1 + step) / (10 + step))
+
+
+def apply_gradients(
+    loss: torch.Tensor,
+    model: nn.Module,
+    ema: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    optim: OptimConfig,
+    loop: LoopConfig,
+    step: int,
+) -> torch.Tensor:
+    """One update from `loss`: this step's learning rate, backward, clip, AdamW step, EMA.
+
+    Returns the gradient norm before clipping (what a log should show when training goes unstable).
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, optim, loop.steps)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
+    optimizer.step()
+    ema_update(ema, model, ema_decay_at(step, loop.ema_decay))
+    return grad_norm

@@ -6,6 +6,17 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from tqdm import tqdm
+
+from tessera.config import LoopConfig
+
+
+def step_bar(desc: str, start: int, loop: LoopConfig, enabled: bool = True) -> tqdm:
+    """The steps still to run, from `start` (a resumed run) to loop.steps, as a bar with rate and ETA."""
+    return tqdm(
+        range(start, loop.steps), desc=desc, unit="step", disable=not enabled, initial=start, total=loop.steps
+    )
+
 
 class RunLog:
     """Scalars per step, to TensorBoard (OUT/tb) and OUT/metrics.jsonl; `plot()` draws OUT/curves.png."""

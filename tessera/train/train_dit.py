@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from tessera.config import DiTRunConfig, to_dict
 from tessera.data.dataset import batch_indices, make_dataset
@@ -24,8 +23,8 @@ from tessera.models.dit import DiT
 from tessera.models.text import build_text_encoder
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tessera.train.latent_cache import LatentCache, build_cache
-from tessera.train.optim import autocast, build_optimizer, ema_decay_at, ema_update, lr_at, resolve_device
-from tessera.train.run_log import RunLog
+from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
+from tessera.train.run_log import RunLog, step_bar
 from tessera.weights import load_vae_dir, save_model_dir
 
 
@@ -105,24 +104,11 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
         start = load_checkpoint(ckpt, model, ema, optimizer)["step"]
     log = RunLog(out)
 
-    bar = tqdm(
-        range(start, cfg.loop.steps),
-        desc="train-dit",
-        unit="step",
-        disable=not progress,
-        initial=start,
-        total=cfg.loop.steps,
-    )
+    bar = step_bar("train-dit", start, cfg.loop, progress)
     tic = time.perf_counter()
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.optim, cfg.loop.steps)
         loss = training_loss(model, cache, cfg, step, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        ema_update(ema, model, ema_decay_at(step, cfg.loop.ema_decay))
+        grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
         if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
             metrics = {
                 "loss": loss.item(),

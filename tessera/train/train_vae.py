@@ -16,22 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from tessera.config import DataConfig, VAERunConfig, to_dict
 from tessera.data.dataset import WorldClips, batch_indices, make_dataset, random_crop
 from tessera.eval.reconstruction import psnr, ssim
 from tessera.models.vae import VideoVAE
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from tessera.train.optim import (
-    autocast,
-    build_optimizer,
-    ema_decay_at,
-    ema_update,
-    lr_at,
-    resolve_device,
-)
-from tessera.train.run_log import RunLog
+from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
+from tessera.train.run_log import RunLog, step_bar
 from tessera.weights import load_weights, save_vae_dir
 
 EVAL_SEED = 1_000_000  # held-out evaluation clips: world seeds far from any training seed
@@ -127,28 +119,15 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
     dataset = make_dataset(cfg.data)
     log = RunLog(out)
 
-    bar = tqdm(
-        range(start, cfg.loop.steps),
-        desc="train-vae",
-        unit="step",
-        disable=not progress,
-        initial=start,
-        total=cfg.loop.steps,
-    )
+    bar = step_bar("train-vae", start, cfg.loop, progress)
     tic = time.perf_counter()
     for step in bar:
         images = np.random.default_rng([cfg.loop.seed, step, 0]).random() < cfg.data.image_fraction
         video = load_batch(cfg, dataset, step, images).to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.optim, cfg.loop.steps)
         with autocast(cfg.loop, device):
             recon, mean, logvar = model(video)
         loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        ema_update(ema, model, ema_decay_at(step, cfg.loop.ema_decay))
+        grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
         if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
             metrics.update(grad_norm=grad_norm.item(), lr=optimizer.param_groups[0]["lr"])
             metrics["sec_per_step"] = (time.perf_counter() - tic) / (step - start + 1)
