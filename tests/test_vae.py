@@ -13,7 +13,8 @@ from safetensors.torch import save_file
 
 from tessera.convert.wan_vae import load_wan_vae, original_to_diffusers_vae_key, vae_config_from_diffusers
 from tessera.eval.reconstruction import psnr, ssim
-from tessera.models.vae import VAE_SIZES, AttentionBlock, VAEConfig, VideoVAE, run_tiled
+from tessera.models.tiling import run_tiled
+from tessera.models.vae import VAE_SIZES, AttentionBlock, VAEConfig, VideoVAE
 
 TINY = VAE_SIZES["tiny"]
 # diffusers' own tiny test VAE, and one with Wan2.1's layout (4 levels, 2 residual blocks) for the key tables
