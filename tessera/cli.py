@@ -1,6 +1,6 @@
 """The `tessera` command: parse arguments, build a request, make one call. No logic lives here.
 
-tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR]
+tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR --image F]
 tessera train-vae --preset NAME [key=value ...]
 tessera train-dit --preset NAME [key=value ...]
 tessera train-world --scale cpu|gpu --out DIR [--install]   the shipped model's whole recipe
@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
     p.add_argument("--size", type=parse_size, default=None, help=SIZE_HELP + " (default: the model's)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--image", type=Path, default=None, help="image to animate: it becomes the --image-frame")
+    p.add_argument(
+        "--image-frame", type=int, default=0, help="output frame the image becomes (default 0; -1 = the last)"
+    )
+    p.add_argument(
+        "--strength", type=float, default=1.0, help="how exactly the image is kept, in (0, 1] (default 1)"
+    )
     for name, what in (("train-vae", "the video VAE"), ("train-dit", "the diffusion transformer")):
         p = commands.add_parser(name, help=f"train {what} (resumes from the run folder's checkpoints)")
         p.add_argument("--preset", required=True, help="a named config from tessera.presets")
@@ -207,6 +214,15 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     generator = Generator(args.model, device=args.device)
+    if args.image is not None:
+        from dataclasses import replace
+
+        from tessera.conditioning import Condition
+        from tessera.data.video_io import read_video
+
+        size = generator.resolve(request)
+        image = read_video(args.image, num_frames=1, size=(size.height, size.width)).frames[0]  # (H, W, 3)
+        request = replace(request, conditions=(Condition(image, args.image_frame, args.strength),))
     video = generator.generate(request, progress=True)
     write_video(args.out, video.frames, video.fps)
     r = video.request

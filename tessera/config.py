@@ -2,7 +2,7 @@
 
 A run config is a tree of dataclasses. A preset (tessera.presets) builds a complete tree; overrides are
 `dotted.key=value` strings parsed by the type of the field they name (`optim.lr=3e-4`,
-`data.size=64x64`, `model.dim_mult=1,2,4,4`). Unknown keys are errors that suggest near matches. The
+`model.patch_size=1x2x2`, `model.dim_mult=1,2,4,4`). Unknown keys are errors that suggest near matches. The
 resolved config is saved with every run and checkpoint as JSON and can be read back with `from_dict`.
 """
 
@@ -78,6 +78,9 @@ class FlowConfig:
     time_scale: float = 1.0
     shift: float = 1.0  # training-time shift of sampled times
     text_dropout: float = 0.1  # share of samples trained on the null prompt, for classifier-free guidance
+    # Conditioning tasks drawn per sample (tessera/conditioning.py TASKS) and their weights.
+    tasks: tuple[str, ...] = ("text",)
+    task_weights: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,12 @@ def _parse(text: str, kind: Any, key: str) -> Any:
             return None
         return _parse(text, next(a for a in args if a is not type(None)), key)
     if origin is tuple:
-        parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if text else []
         inner = args[0] if args else str
+        numeric = all(a in (int, float) for a in args if a is not Ellipsis)
+        # "64x64" is a pair of numbers; in words ("text,first") an x is a letter.
+        parts = (
+            [p for p in (text.replace("x", ",") if numeric else text).split(",") if p.strip()] if text else []
+        )
         if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
             return tuple(_parse(p.strip(), inner, key) for p in parts)
         if len(parts) != len(args):

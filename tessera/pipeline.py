@@ -4,8 +4,10 @@
     video = gen.generate(GenerationRequest("a red circle moves to the right", seed=1))
     video.frames  # (F, H, W, 3) uint8, video.fps
 
-The same request (seed included) gives the same video. Text goes through the model's text encoder, the
-sampler runs the DiT over the latent grid with classifier-free guidance, the VAE decodes the result.
+The same request (seed included) gives the same video. `request.conditions` places known media (an image
+as the first frame, ...) in the output through the one conditioning mechanism (conditioning.py). Text goes
+through the model's text encoder, the sampler runs the DiT over the latent grid with classifier-free
+guidance, the VAE decodes the result.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from tessera.conditioning import Condition, build_conditioning
 from tessera.data.dataset import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import SOLVERS, guided, sample
 from tessera.diffusion.schedule import sigmas
+from tessera.models.dit import token_times
 from tessera.models.text import TextEmbedding, build_text_encoder
 from tessera.weights import SHIPPED_MODEL, load_model_dir
 
@@ -39,6 +43,7 @@ class GenerationRequest:
     shift: float | None = None
     solver: str | None = None
     seed: int = 0
+    conditions: tuple[Condition, ...] = ()  # known media in the output (image to video, ...): conditioning.py
 
 
 @dataclass
@@ -117,11 +122,7 @@ class Generator:
         """The DiT as the sampler's velocity function, with the text fixed."""
 
         def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
-            flat = t_field.flatten(1)  # (B, F*H*W)
-            if torch.equal(flat.amin(1), flat.amax(1)):
-                t = flat[:, 0]  # (B,) one time per sample
-            else:  # known (conditioning) latents: one time per patch; a patch is free if any of it is
-                t = torch.nn.functional.max_pool3d(t_field, self.dit.cfg.patch_size).flatten(1)  # (B, L)
+            t = token_times(t_field, self.dit.cfg.patch_size)  # (B,) or (B, L) with known latents
             return self.dit(x, t * TIME_SCALE, text.tokens, text.mask)
 
         return velocity
@@ -139,11 +140,16 @@ class Generator:
                 self._velocity(self.text_encoder.encode([r.negative_prompt]).to(self.device)),
                 r.guidance,
             )
+        clean = mask = None
+        if r.conditions:
+            clean, mask = build_conditioning(r.conditions, self.vae, self.latent_shape(r), r.num_frames)
         latents = sample(
             velocity,
             noise,
             sigmas(r.steps, shift=r.shift).to(self.device),
             solver=r.solver,
+            clean=clean,
+            mask=mask,
             progress=progress,
         )
         video = self.vae.decode_latents(latents)[0]  # (3, F, H, W)

@@ -131,3 +131,22 @@ def test_eval_run_writes_a_report(dit_run, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert [s["group"] for s in report["samples"]] == ["seen", "heldout", "zh"]
     assert (tmp_path / "contact_sheet.png").stat().st_size > 0 and (tmp_path / "report.md").is_file()
+
+
+def test_dit_trains_with_every_conditioning_task(vae_run, dit_run, tmp_path):
+    tasks = "text,first,last,first_last,prefix,suffix,spans"
+    cfg = load_config(
+        "dit-tiny",
+        [
+            f"vae={vae_run[1]}",
+            f"loop.out={tmp_path}",
+            "loop.steps=6",
+            "loop.log_every=1",
+            f"flow.tasks={tasks}",
+            "flow.task_weights=1,1,1,1,1,1,1",
+        ],
+    )
+    (tmp_path / "cache").symlink_to(dit_run[0] / "cache")  # the same latents and captions
+    train_dit.main(cfg, progress=False)
+    losses = [loss for _, loss in _losses(tmp_path)]
+    assert len(losses) == 6 and all(np.isfinite(losses))

@@ -242,6 +242,15 @@ class DiTBlock(nn.Module):
         return (x.float() + self.ffn(h).float() * gate_ffn).type_as(x)
 
 
+def token_times(t_field: torch.Tensor, patch_size: tuple[int, int, int]) -> torch.Tensor:
+    """Flow times for the DiT from a per-element field (B, 1, F, H, W): (B,) when each sample has one time,
+    else (B, L), one per patch; a patch that is partly free takes its free elements' (largest) time."""
+    flat = t_field.flatten(1)  # (B, F*H*W)
+    if torch.equal(flat.amin(1), flat.amax(1)):
+        return flat[:, 0]  # (B,)
+    return F.max_pool3d(t_field, patch_size).flatten(1)  # (B, L)
+
+
 class DiT(nn.Module):
     """Velocity predictor v(x_t, t, text) over a latent video; see the module docstring."""
 

@@ -3,7 +3,9 @@
 `main(cfg)` reads top to bottom: load the VAE and text encoder, build (or reuse) the latent cache, build the
 DiT, resume, then loop: batch, loss, backward, clip, step, EMA, log, checkpoint; finally export a model
 folder (EMA DiT + VAE + model.json) that `Generator` loads. Some captions are replaced by the null prompt
-(flow.text_dropout) so classifier-free guidance works at sampling time.
+(flow.text_dropout) so classifier-free guidance works at sampling time. With flow.tasks beyond "text", each
+sample draws a conditioning task (conditioning.py): its given latent frames stay clean at time 0 and are left
+out of the loss, exactly as the sampler treats known latents, so one model learns every prompting mode.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tessera.conditioning import check_tasks, task_masks
 from tessera.config import DiTRunConfig, to_dict
 from tessera.data.dataset import batch_indices, make_dataset
 from tessera.diffusion.flow import TIME_SCALE, flow_loss, interpolate, sample_t
-from tessera.models.dit import DiT
+from tessera.models.dit import DiT, token_times
 from tessera.models.text import build_text_encoder
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tessera.train.latent_cache import LatentCache, build_cache
@@ -63,6 +66,14 @@ def training_loss(model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, 
         shift=cfg.flow.shift,
     ).to(device)  # (B,)
     noise = torch.randn(x0.shape, generator=g).to(device)  # (B, C, T, h, w)
+    rng = np.random.default_rng([cfg.loop.seed, step, 3])
+    given = task_masks(cfg.flow.tasks, cfg.flow.task_weights, x0.shape[0], x0.shape[2], rng).to(device)
+    if given.any():  # given latents sit at time 0 (clean) and are not predicted, as at sampling time
+        t_field = (t.view(-1, 1, 1, 1, 1) * (1 - given)).expand(-1, 1, *x0.shape[2:])  # (B, 1, T, h, w)
+        x_t = interpolate(x0, noise, t_field)
+        with autocast(cfg.loop, device):
+            v = model(x_t, token_times(t_field, model.cfg.patch_size) * TIME_SCALE, text.tokens, text.mask)
+        return flow_loss(v.float(), x0, noise, weight=1 - given)
     x_t = interpolate(x0, noise, t)
     with autocast(cfg.loop, device):
         v = model(x_t, t * TIME_SCALE, text.tokens, text.mask)
@@ -71,6 +82,7 @@ def training_loss(model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, 
 
 def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
     """Train (resuming from OUT/checkpoints if present) and export OUT/export. Returns the export folder."""
+    check_tasks(cfg.flow.tasks, cfg.flow.task_weights)
     out = Path(cfg.loop.out)
     device = resolve_device(cfg.loop.device)
     torch.manual_seed(cfg.loop.seed)

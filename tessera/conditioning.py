@@ -1,0 +1,169 @@
+"""Conditioning: every prompting mode is a list of `Condition` items, turned into clean latents and a mask.
+
+A Condition names media (an image, a video, or latents), the output frame where its first frame sits, and a
+strength. `build_conditioning` encodes each item with the model's VAE and writes it onto the latent grid of
+the request: `clean` (1, C, T, h, w) holds the known latents, `mask` (1, 1, T, h, w) how known each latent is
+(1 = kept exactly, 0 = free). The sampler (diffusion/sampler.py) keeps known latents at time 0 and denoises
+the rest; a strength below 1 starts the item partly noised, so the model may change it (SDEdit).
+
+Frames and latents. The causal VAE codes pixel frame 0 alone and then every `tf` frames as one latent frame
+(tf = temporal factor, 4 for Wan): latent 0 <- frame 0, latent j >= 1 <- frames tf*(j-1)+1 .. tf*j. An item
+placed at frame p lands on the latent holding p. Media are encoded alone, so an item at frame 0 (image to
+video, extending forward) is coded exactly as inside the output; elsewhere its first latent is an image-type
+latent in a slot that codes tf frames, which the model learns to accept when it is trained with the same
+builders (the next step for the shipped model).
+
+Shape letters: F frames, H height, W width, C latent channels, T latent frames, h w latent height/width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tessera.data.dataset import to_video_tensor
+from tessera.models.vae import VideoVAE
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Known media placed in the output video.
+
+    media: an image (H, W, 3) or video (F, H, W, 3) of uint8 RGB at the output's size (a video has 4k+1 frames
+    for the Wan VAE), or normalised latents (C, T, h, w) from `VideoVAE.encode_latents`.
+    frame: the output frame where the media's first frame sits; negative counts from the end (-1 = last).
+    strength: in (0, 1]; 1 keeps the media exactly, lower values let the model change it more.
+    """
+
+    media: np.ndarray | Tensor
+    frame: int = 0
+    strength: float = 1.0
+
+
+def latent_index(frame: int, temporal_factor: int) -> int:
+    """The latent frame that codes pixel frame `frame` (module docstring)."""
+    return 0 if frame == 0 else (frame - 1) // temporal_factor + 1
+
+
+def media_latents(media: np.ndarray | Tensor, vae: VideoVAE, height: int, width: int) -> Tensor:
+    """(1, C, T, h, w) normalised latents of a Condition's media, checked against the output size."""
+    cfg = vae.cfg
+    device = next(vae.parameters()).device
+    if isinstance(media, Tensor):
+        expected = (cfg.z_dim, height // cfg.spatial_factor, width // cfg.spatial_factor)
+        if media.ndim != 4 or (media.shape[0], *media.shape[2:]) != expected:
+            raise ValueError(
+                f"condition latents must be (C, T, h, w) with (C, h, w) = {expected}, "
+                f"got {tuple(media.shape)}"
+            )
+        return media[None].float().to(device)
+    frames = np.asarray(media)
+    if frames.ndim == 3:
+        frames = frames[None]  # an image is a 1-frame video
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(
+            f"condition media must be uint8 RGB, (H, W, 3) or (F, H, W, 3), got {frames.dtype} {frames.shape}"
+        )
+    if frames.shape[1:3] != (height, width):
+        raise ValueError(
+            f"condition media is {frames.shape[2]}x{frames.shape[1]} but the output is {width}x{height}; "
+            "resize it first (the CLI does: read_video(path, size=(H, W)))"
+        )
+    tf = cfg.temporal_factor
+    if (frames.shape[0] - 1) % tf:
+        k = (frames.shape[0] - 1) // tf
+        raise ValueError(
+            f"a condition video needs {tf}k+1 frames, got {frames.shape[0]}; trim it to {tf * k + 1}"
+        )
+    video = to_video_tensor(frames)[None].to(device)  # (1, 3, F, H, W)
+    with torch.inference_mode():
+        return vae.encode_latents(video).float()  # (1, C, T, h, w)
+
+
+def build_conditioning(
+    conditions: tuple[Condition, ...] | list[Condition],
+    vae: VideoVAE,
+    latent_shape: tuple[int, int, int, int, int],
+    num_frames: int,
+) -> tuple[Tensor, Tensor]:
+    """Clean latents (1, C, T, h, w) and mask (1, 1, T, h, w) for the sampler; later items win overlaps."""
+    batch, _, num_latents, h, w = latent_shape
+    sf, tf = vae.cfg.spatial_factor, vae.cfg.temporal_factor
+    device = next(vae.parameters()).device
+    clean = torch.zeros(latent_shape, device=device)
+    mask = torch.zeros(batch, 1, num_latents, h, w, device=device)
+    for i, cond in enumerate(conditions):
+        if not (isinstance(cond.strength, (int, float)) and math.isfinite(cond.strength)):
+            raise ValueError(f"condition {i}: strength must be a number in (0, 1], got {cond.strength!r}")
+        if not 0 < cond.strength <= 1:
+            raise ValueError(f"condition {i}: strength must be in (0, 1], got {cond.strength!r}")
+        frame = cond.frame + num_frames if cond.frame < 0 else cond.frame
+        if not 0 <= frame < num_frames:
+            raise ValueError(
+                f"condition {i}: frame {cond.frame} is outside the output's {num_frames} frames "
+                f"(allowed {-num_frames} .. {num_frames - 1})"
+            )
+        latents = media_latents(cond.media, vae, h * sf, w * sf)  # (1, C, Tm, h, w)
+        start = latent_index(frame, tf)
+        if start + latents.shape[2] > num_latents:
+            raise ValueError(
+                f"condition {i}: {latents.shape[2]} latent frames from frame {frame} run past the output's "
+                f"end ({num_frames} frames = {num_latents} latent frames); place it earlier or make the "
+                "output longer"
+            )
+        span = slice(start, start + latents.shape[2])
+        clean[:, :, span] = latents
+        mask[:, :, span] = float(cond.strength)
+    return clean, mask
+
+
+# Training tasks: which latent frames of a training clip are given (kept clean, time 0, no loss) so that one
+# model learns every mode. "text" gives none (plain text to video); "first"/"last" one end frame (image to
+# video, and its reverse); "first_last" both (connecting two shots); "prefix"/"suffix" a run at one end
+# (extending forward/backward); "spans" random latents anywhere (in-betweening, loops, storyboards).
+TASKS = ("text", "first", "last", "first_last", "prefix", "suffix", "spans")
+
+
+def check_tasks(tasks: tuple[str, ...], weights: tuple[float, ...]) -> None:
+    """ValueError unless `tasks` are known names and `weights` are one non-negative number each, not all 0."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise ValueError(f"unknown training tasks {unknown or tasks}; choose from {', '.join(TASKS)}")
+    if len(weights) != len(tasks) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(
+            f"flow.task_weights {weights} must give one non-negative weight per task {tasks}, not all 0"
+        )
+
+
+def task_masks(
+    tasks: tuple[str, ...], weights: tuple[float, ...], batch: int, num_latents: int, rng: np.random.Generator
+) -> Tensor:
+    """(B, 1, T, 1, 1) float mask of the given latent frames, one task drawn per sample; at least one latent
+    stays free."""
+    check_tasks(tasks, weights)
+    p = np.asarray(weights, dtype=np.float64) / sum(weights)
+    mask = torch.zeros(batch, 1, num_latents, 1, 1)
+    if num_latents < 2:  # an image: nothing can be given and something left to predict
+        return mask
+    for b in range(batch):
+        task = tasks[int(rng.choice(len(tasks), p=p))]
+        k = int(rng.integers(1, num_latents))  # 1 .. T-1 latents for prefix / suffix
+        if task == "first":
+            mask[b, :, 0] = 1
+        elif task == "last":
+            mask[b, :, -1] = 1
+        elif task == "first_last" and num_latents > 2:
+            mask[b, :, [0, -1]] = 1
+        elif task == "prefix":
+            mask[b, :, :k] = 1
+        elif task == "suffix":
+            mask[b, :, -k:] = 1
+        elif task == "spans":
+            known = torch.from_numpy(rng.random(num_latents) < 0.3)
+            known[int(rng.integers(num_latents))] = False
+            mask[b, 0, known] = 1
+    return mask
