@@ -10,7 +10,7 @@ from tessera.config import load_config
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.train import train_dit, train_vae
 from tessera.train.checkpoint import latest_checkpoint
-from tessera.weights import load_vae_dir
+from tessera.weights import load_model_dir, load_vae_dir
 
 
 def _losses(folder):
@@ -150,3 +150,14 @@ def test_dit_trains_with_every_conditioning_task(vae_run, dit_run, tmp_path):
     train_dit.main(cfg, progress=False)
     losses = [loss for _, loss in _losses(tmp_path)]
     assert len(losses) == 6 and all(np.isfinite(losses))
+
+
+def test_dit_fine_tuning_starts_from_the_given_export(vae_run, dit_run, tmp_path):
+    _, export = dit_run
+    overrides = [f"vae={vae_run[1]}", f"loop.out={tmp_path}", "loop.steps=0", f"loop.init_from={export}"]
+    (tmp_path / "cache").symlink_to(dit_run[0] / "cache")  # the same latents and captions
+    tuned = load_model_dir(train_dit.main(load_config("dit-tiny", overrides), progress=False))[0]
+    start = load_model_dir(export)[0].state_dict()
+    assert all(torch.equal(start[k], v) for k, v in tuned.state_dict().items())
+    with pytest.raises(ValueError, match="holds a different DiT"):
+        train_dit.main(load_config("dit-tiny", [*overrides, "model.num_layers=3"]), progress=False)

@@ -22,13 +22,13 @@ from tessera.conditioning import check_tasks, task_masks
 from tessera.config import DiTRunConfig, to_dict
 from tessera.data.dataset import batch_indices, make_dataset
 from tessera.diffusion.flow import TIME_SCALE, flow_loss, interpolate, sample_t
-from tessera.models.dit import DiT, token_times
+from tessera.models.dit import DiT, DiTConfig, token_times
 from tessera.models.text import build_text_encoder
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tessera.train.latent_cache import LatentCache, build_cache
 from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
 from tessera.train.run_log import RunLog, step_bar
-from tessera.weights import load_vae_dir, save_model_dir
+from tessera.weights import load_vae_dir, load_weights, read_model_spec, save_model_dir
 
 
 def cache_fingerprint(cfg: DiTRunConfig) -> dict:
@@ -80,6 +80,16 @@ def training_loss(model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, 
     return flow_loss(v.float(), x0, noise)
 
 
+def start_from(model: DiT, cfg: DiTRunConfig) -> None:
+    """Load the DiT of the model folder cfg.loop.init_from; its architecture must be cfg.model."""
+    folder = Path(cfg.loop.init_from)
+    theirs = DiTConfig.from_dict(read_model_spec(folder)["dit"])
+    if theirs != cfg.model:
+        diff = {k: v for k, v in theirs.to_dict().items() if cfg.model.to_dict().get(k) != v}
+        raise ValueError(f"loop.init_from={folder} holds a different DiT: {diff} (this run's model differs)")
+    load_weights(model, folder / "dit.safetensors")
+
+
 def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
     """Train (resuming from OUT/checkpoints if present) and export OUT/export. Returns the export folder."""
     check_tasks(cfg.flow.tasks, cfg.flow.task_weights)
@@ -109,6 +119,8 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
         model = DiT(cfg.model)
     model.to_empty(device=device)
     model.init_weights()
+    if cfg.loop.init_from:  # fine-tuning (e.g. the shipped model on conditioning tasks): an export's DiT
+        start_from(model, cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = build_optimizer(model, cfg.optim)
     start = 0
