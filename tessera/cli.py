@@ -1,6 +1,7 @@
 """The `tessera` command: parse arguments, build a request, make one call. No logic lives here.
 
-tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR --image F]
+tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR]
+    [--image F | --extend forward|backward V | --connect A B | --loop | --edit V | --duration SECONDS]
 tessera train-vae --preset NAME [key=value ...]
 tessera train-dit --preset NAME [key=value ...]
 tessera train-world --scale cpu|gpu --out DIR [--install]   the shipped model's whole recipe
@@ -19,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # where `generate --frames 1` may write a single image
 SIZE_HELP = "canvas as WIDTHxHEIGHT in pixels, e.g. 128x128, 160x90 (16:9), 90x160 (9:16)"
 
 
@@ -54,14 +56,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", default=None, help="euler, heun or dpmpp_2m (default: the model's)")
     p.add_argument("--negative", default=None, help="negative prompt (default: the model's, usually empty)")
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
-    p.add_argument("--size", type=parse_size, default=None, help=SIZE_HELP + " (default: the model's)")
+    p.add_argument(
+        "--size",
+        default=None,
+        help=SIZE_HELP + "; or an aspect W:H such as 16:9, 9:16, 1:1 at about the model's area "
+        "(default: the model's size)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--image", type=Path, default=None, help="image to animate: it becomes the --image-frame")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--image", type=Path, default=None, help="image to animate: it becomes the --image-frame"
+    )
+    mode.add_argument(
+        "--extend",
+        nargs=2,
+        metavar=("DIRECTION", "VIDEO"),
+        help="continue VIDEO forward (after its end) or backward (before its start); the output holds it",
+    )
+    mode.add_argument(
+        "--connect", nargs=2, type=Path, metavar=("A", "B"), help="A, then a transition, then B"
+    )
+    mode.add_argument("--loop", action="store_true", help="a video whose last frame flows into its first")
+    mode.add_argument(
+        "--edit", type=Path, default=None, help="redo VIDEO to follow the prompt, keeping layout and motion"
+    )
+    mode.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds of video, longer than the model's window: made by extending window after window",
+    )
     p.add_argument(
         "--image-frame", type=int, default=0, help="output frame the image becomes (default 0; -1 = the last)"
     )
     p.add_argument(
-        "--strength", type=float, default=1.0, help="how exactly the image is kept, in (0, 1] (default 1)"
+        "--strength",
+        type=float,
+        default=None,
+        help="how much of the --image or --edit video is kept, in (0, 1] (default 1 for --image, 0.6 for "
+        "--edit, which must stay below 1)",
     )
     for name, what in (("train-vae", "the video VAE"), ("train-dit", "the diffusion transformer")):
         p = commands.add_parser(name, help=f"train {what} (resumes from the run folder's checkpoints)")
@@ -197,10 +230,18 @@ def _world(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tessera.data.video_io import write_video
+    from dataclasses import replace
+
+    from tessera import modes
+    from tessera.conditioning import Condition
+    from tessera.data.video_io import read_video
     from tessera.pipeline import GenerationRequest, Generator
 
-    height, width = args.size if args.size else (None, None)
+    generator = Generator(args.model, device=args.device)
+    height = width = None
+    if args.size:
+        size = args.size.strip()
+        height, width = generator.size_for_aspect(size) if ":" in size else _size_arg(size)
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -213,23 +254,65 @@ def _generate(args: argparse.Namespace) -> int:
         solver=args.solver,
         seed=args.seed,
     )
-    generator = Generator(args.model, device=args.device)
-    if args.image is not None:
-        from dataclasses import replace
+    window = generator.resolve(request)
+    fps = generator.spec["video"]["fps"]
+    if Path(args.out).suffix.lower() in IMAGE_SUFFIXES and (
+        window.num_frames != 1 or args.extend or args.connect or args.loop or args.duration
+    ):
+        raise ValueError(
+            f"{args.out} is an image file, for --frames 1 only; use .mp4, .gif, .webp or a folder"
+        )
 
-        from tessera.conditioning import Condition
-        from tessera.data.video_io import read_video
+    def media(path: Path, **kwargs):  # frames at the output's size and the model's frame rate
+        return read_video(path, size=(window.height, window.width), fps=fps, **kwargs).frames
 
-        size = generator.resolve(request)
-        image = read_video(args.image, num_frames=1, size=(size.height, size.width)).frames[0]  # (H, W, 3)
-        request = replace(request, conditions=(Condition(image, args.image_frame, args.strength),))
-    video = generator.generate(request, progress=True)
-    write_video(args.out, video.frames, video.fps)
+    if args.extend:
+        direction, path = args.extend
+        video = modes.extend(generator, request, media(Path(path)), direction, progress=True)
+    elif args.connect:
+        first, second = (media(path) for path in args.connect)
+        video = modes.connect(generator, request, first, second, progress=True)
+    elif args.loop:
+        video = modes.loop(generator, request, progress=True)
+    elif args.edit:
+        strength = 0.6 if args.strength is None else args.strength
+        video = modes.edit(generator, request, media(args.edit), strength, progress=True)
+    elif args.duration is not None:
+        if not args.duration > 0:
+            raise ValueError(f"--duration must be a positive number of seconds, got {args.duration}")
+        video = modes.long_video(generator, request, round(args.duration * fps), progress=True)
+    else:
+        if args.image is not None:
+            image = media(args.image, num_frames=1)[0]  # (H, W, 3)
+            strength = 1.0 if args.strength is None else args.strength
+            request = replace(request, conditions=(Condition(image, args.image_frame, strength),))
+        video = generator.generate(request, progress=True)
+    _write_output(args.out, video.frames, video.fps)
     r = video.request
-    print(
-        f"wrote {args.out} ({len(video.frames)} frames, {r.width}x{r.height}, {video.fps} fps, seed {r.seed})"
-    )
+    count, mode = len(video.frames), video.info.get("mode")
+    what = f"{count} frame{'s' * (count != 1)}, {r.width}x{r.height}, {video.fps} fps, seed {r.seed}"
+    print(f"wrote {args.out} ({what}{', ' + mode if mode else ''})")
     return 0
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(str(e)) from None
+
+
+def _write_output(path: Path, frames, fps: float) -> None:
+    """A video file or PNG folder; a single frame may also go to an image file (.png, .jpg)."""
+    from tessera.data.video_io import write_video
+
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frames[0]).save(path)
+        return
+    write_video(path, frames, fps)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -7,11 +7,14 @@ the request: `clean` (1, C, T, h, w) holds the known latents, `mask` (1, 1, T, h
 the rest; a strength below 1 starts the item partly noised, so the model may change it (SDEdit).
 
 Frames and latents. The causal VAE codes pixel frame 0 alone and then every `tf` frames as one latent frame
-(tf = temporal factor, 4 for Wan): latent 0 <- frame 0, latent j >= 1 <- frames tf*(j-1)+1 .. tf*j. An item
-placed at frame p lands on the latent holding p. Media are encoded alone, so an item at frame 0 (image to
-video, extending forward) is coded exactly as inside the output; elsewhere its first latent is an image-type
-latent in a slot that codes tf frames, which the model learns to accept when it is trained with the same
-builders (the next step for the shipped model).
+(tf = temporal factor, 4 for Wan): latent 0 <- frame 0, latent j >= 1 <- frames tf*(j-1)+1 .. tf*j. Media
+are encoded alone, so their first latent is image-type (one frame). Placed at frame 0 (image to video,
+extending forward) an item is coded exactly as inside the output. A video placed later must start on a
+multiple of tf, p = tf*j: its frame 0 is then the last frame of slot j, and its latents 1.. (which code its
+frames 1.., as a training clip's own latents do) fill slots j+1..; its image-type first latent is dropped and
+frame p is generated (the modes paste the given frames back, see modes.py). A single image placed at p > 0
+has only its image-type latent, which goes into the slot holding p: an approximation the model only learns
+to accept when trained on it.
 
 Shape letters: F frames, H height, W width, C latent channels, T latent frames, h w latent height/width.
 """
@@ -109,6 +112,14 @@ def build_conditioning(
             )
         latents = media_latents(cond.media, vae, h * sf, w * sf)  # (1, C, Tm, h, w)
         start = latent_index(frame, tf)
+        if frame > 0 and latents.shape[2] > 1:  # a video after frame 0: drop its image-type latent
+            if frame % tf:
+                raise ValueError(
+                    f"condition {i}: a video placed after frame 0 must start on a multiple of {tf} "
+                    f"(its frame 0 ends a latent slot), got frame {frame}; "
+                    f"use {frame // tf * tf} or {(frame // tf + 1) * tf}"
+                )
+            latents, start = latents[:, :, 1:], start + 1
         if start + latents.shape[2] > num_latents:
             raise ValueError(
                 f"condition {i}: {latents.shape[2]} latent frames from frame {frame} run past the output's "

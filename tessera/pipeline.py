@@ -12,6 +12,7 @@ guidance, the VAE decodes the result.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,22 @@ class Generator:
         if r.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {r.guidance}")
         return r
+
+    def size_for_aspect(self, aspect: str) -> tuple[int, int]:
+        """(height, width) for an aspect such as "16:9": about the model's default area, sides multiples of
+        what the VAE and patch grid divide."""
+        try:
+            across, down = (float(v) for v in aspect.split(":"))
+        except ValueError:
+            raise ValueError(f"aspect {aspect!r} is not W:H, e.g. 16:9, 9:16 or 1:1") from None
+        if not (across > 0 and down > 0 and math.isfinite(across * down)):
+            raise ValueError(f"aspect {aspect!r} needs two positive numbers, e.g. 16:9")
+        video = self.spec["video"]
+        area, ratio = video["height"] * video["width"], across / down
+        step = self.vae.cfg.spatial_factor * self.dit.cfg.patch_size[1]
+        height = max(step, round(math.sqrt(area / ratio) / step) * step)
+        width = max(step, round(height * ratio / step) * step)
+        return height, width
 
     def latent_shape(self, request: GenerationRequest) -> tuple[int, int, int, int, int]:
         """(1, C, T, h, w): the latent grid the sampler fills for a resolved request."""

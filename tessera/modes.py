@@ -1,0 +1,188 @@
+"""Prompting modes on the one conditioning mechanism: extend, connect, loop, edit, long videos.
+
+Each mode turns the given media into `Condition` items for one sampling window (a request of the model's
+length, `Generator.resolve`), runs `Generator.generate`, and assembles the output. Given frames are pasted
+back unchanged (nothing the user supplied is lost to the VAE's round trip); the model generates around them,
+conditioned on their latents. `GeneratedVideo.info["given"]` lists the output ranges that are given frames.
+
+Windows and contexts. A window has F = tf*k + 1 frames (k + 1 latents, tf the VAE's temporal factor). A
+context of c = tf*m + 1 given frames occupies m + 1 latents at the window's start, or m latents at its end
+(conditioning.py: a video placed after frame 0 drops its image-type first latent, so its frame 0 is
+regenerated there and pasted back). At least one latent of every window is free.
+
+    forward   window = [ tail of the video (c) | new ]             output = video + new
+    backward  window = [ new | head of the video (c) ]             output = new + video
+    connect   window = [ tail of A | transition | head of B ]      output = A + transition + B
+    loop      connect(V, V) for a generated V                      output = V + transition (plays on into V)
+    long      forward extensions until the length is reached       memory: one window at a time
+
+Shape letters: F frames, H height, W width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from tqdm import tqdm
+
+from tessera.conditioning import Condition
+from tessera.pipeline import GeneratedVideo, GenerationRequest, Generator
+
+DIRECTIONS = ("forward", "backward")
+
+
+def _window(gen: Generator, request: GenerationRequest) -> tuple[GenerationRequest, int, int]:
+    """The resolved request, its latent count minus one (k) and the VAE's temporal factor (tf)."""
+    r = gen.resolve(request)
+    tf = gen.vae.cfg.temporal_factor
+    return r, (r.num_frames - 1) // tf, tf
+
+
+def _check_video(name: str, video: np.ndarray, r: GenerationRequest) -> np.ndarray:
+    video = np.asarray(video)
+    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) < 1:
+        raise ValueError(f"{name} must be uint8 RGB frames (F, H, W, 3), got {video.dtype} {video.shape}")
+    if video.shape[1:3] != (r.height, r.width):
+        raise ValueError(
+            f"{name} is {video.shape[2]}x{video.shape[1]} but the output is {r.width}x{r.height}; resize it "
+            "first (read_video(path, size=(H, W)) does)"
+        )
+    return video
+
+
+def context_latents(available: int, tf: int, limit: int) -> int:
+    """m for a context of tf*m + 1 frames: as many as `available` frames allow, at most `limit`, >= 0."""
+    return max(0, min(limit, (available - 1) // tf))
+
+
+def _generate(
+    gen: Generator, r: GenerationRequest, conditions: list[Condition], progress: bool
+) -> np.ndarray:
+    return gen.generate(replace(r, conditions=tuple(conditions)), progress=progress).frames
+
+
+def extend(
+    gen: Generator,
+    request: GenerationRequest,
+    video: np.ndarray,
+    direction: str = "forward",
+    *,
+    progress: bool = False,
+) -> GeneratedVideo:
+    """`video` (F, H, W, 3) continued after its end ("forward") or preceded by what came before ("backward").
+
+    The context is up to half the window (at least one new latent); one window's worth of new frames is added.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    r, k, tf = _window(gen, request)
+    if k < 1:
+        raise ValueError(f"extending needs a window of at least {tf + 1} frames, got {r.num_frames}")
+    video = _check_video("the video to extend", video, r)
+    m = context_latents(len(video), tf, min(k - 1, max(1, k // 2)))  # a video of <= tf frames: its frame 0
+    c = tf * m + 1
+    if direction == "forward":
+        window = _generate(gen, r, [Condition(video[-c:], frame=0)], progress)
+        frames = np.concatenate([video, window[c:]])
+        given = [(0, len(video))]
+    else:
+        start = r.num_frames - c  # tf * (k - m): the head's frame 0 ends a latent slot
+        window = _generate(gen, r, [Condition(video[:c], frame=start)], progress)
+        frames = np.concatenate([window[:start], video])
+        given = [(start, start + len(video))]
+    return _result(gen, r, frames, given, mode=f"extend {direction}", context_frames=c)
+
+
+def connect(
+    gen: Generator,
+    request: GenerationRequest,
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    progress: bool = False,
+) -> GeneratedVideo:
+    """A transition that starts as `first` ends and ends as `second` begins: first + transition + second."""
+    r, k, tf = _window(gen, request)
+    if k < 2:
+        raise ValueError(f"connecting needs a window of at least {2 * tf + 1} frames, got {r.num_frames}")
+    first = _check_video("the first video", first, r)
+    second = _check_video("the second video", second, r)
+    # Contexts of up to (k - 1) // 2 latents each leave a free latent between them. A second video of <= tf
+    # frames gives just its frame 0, as an image on the last frame.
+    m_a = context_latents(len(first), tf, (k - 1) // 2)
+    m_b = context_latents(len(second), tf, (k - 1) // 2)
+    c_a, c_b = tf * m_a + 1, tf * m_b + 1
+    start = r.num_frames - c_b  # tf * (k - m_b): the head's frame 0 ends a latent slot
+    window = _generate(
+        gen, r, [Condition(first[-c_a:], frame=0), Condition(second[:c_b], frame=start)], progress
+    )
+    transition = window[c_a:start]
+    frames = np.concatenate([first, transition, second])
+    given = [(0, len(first)), (len(first) + len(transition), len(frames))]
+    return _result(gen, r, frames, given, mode="connect", transition_frames=len(transition))
+
+
+def loop(gen: Generator, request: GenerationRequest, *, progress: bool = False) -> GeneratedVideo:
+    """A video whose last frame flows into its first: a generated clip V, then connect(V, V)'s transition."""
+    r, _, _ = _window(gen, request)
+    clip = gen.generate(r, progress=progress).frames
+    joined = connect(gen, replace(r, seed=r.seed + 1), clip, clip, progress=progress)
+    frames = joined.frames[
+        : len(joined.frames) - len(clip)
+    ]  # V + transition; the second V is the loop's start
+    return _result(gen, r, frames, [], mode="loop", transition_frames=len(frames) - len(clip))
+
+
+def edit(
+    gen: Generator, request: GenerationRequest, video: np.ndarray, strength: float, *, progress: bool = False
+) -> GeneratedVideo:
+    """`video` redone to follow the prompt, keeping its layout and motion (SDEdit): `strength` in (0, 1)
+    is how much of it is kept (higher keeps more). The output has the video's length, trimmed to tf*k + 1."""
+    if not 0 < strength < 1:
+        raise ValueError(f"edit strength must be in (0, 1): 1 would keep the video unchanged, got {strength}")
+    tf = gen.vae.cfg.temporal_factor
+    length = (len(video) - 1) // tf * tf + 1 if len(video) else 0
+    r = gen.resolve(replace(request, num_frames=length or None))
+    video = _check_video("the video to edit", video, r)
+    frames = _generate(gen, r, [Condition(video[:length], frame=0, strength=strength)], progress)
+    return _result(gen, r, frames, [], mode="edit", strength=strength)
+
+
+def long_video(
+    gen: Generator, request: GenerationRequest, num_frames: int, *, progress: bool = False
+) -> GeneratedVideo:
+    """A video of `num_frames` frames, longer than the model's window: one window, then forward extensions
+    (each conditioned on the previous window's tail), each with its own seed. Memory is one window's."""
+    r, _, _ = _window(gen, request)
+    if num_frames < r.num_frames:
+        raise ValueError(f"a long video needs at least the window's {r.num_frames} frames, got {num_frames}")
+    frames = gen.generate(r).frames
+    windows = 1
+    bar = tqdm(total=num_frames, initial=len(frames), desc="long video", unit="frame", disable=not progress)
+    while len(frames) < num_frames:
+        step = replace(r, seed=r.seed + windows)
+        tail = frames[-r.num_frames :]  # enough for any context; extend() takes what it needs
+        longer = extend(gen, step, tail, "forward").frames
+        new = longer[len(tail) :]
+        frames = np.concatenate([frames, new])
+        windows += 1
+        bar.update(len(new))
+    bar.close()
+    return _result(gen, r, frames[:num_frames], [], mode="long", windows=windows)
+
+
+def _result(gen: Generator, r: GenerationRequest, frames: np.ndarray, given, **info) -> GeneratedVideo:
+    return GeneratedVideo(
+        frames=frames,
+        fps=gen.spec["video"]["fps"],
+        request=r,
+        info={"model": str(gen.model_dir), "given": given, **info},
+    )
+
+
+def frame_jumps(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between consecutive frames, (F - 1,), in 0..255 levels: a seam shows as a
+    jump well above the clip's own frame-to-frame change."""
+    f = frames.astype(np.float32)
+    return np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3))

@@ -1,0 +1,148 @@
+"""Prompting modes on the shipped model: given frames kept, contexts really conditioned, sizes, CLI."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tessera import modes
+from tessera.cli import main
+from tessera.conditioning import Condition, build_conditioning
+from tessera.data.dataset import to_frames, to_video_tensor
+from tessera.data.render import render
+from tessera.data.video_io import read_video, write_video
+from tessera.data.world import sample_scene
+from tessera.pipeline import GenerationRequest, Generator
+
+REQUEST = GenerationRequest("a red circle moves to the right", steps=3, seed=4)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return Generator()
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return [render(sample_scene(seed, height=128, width=128, num_frames=17)).video for seed in (5, 6)]
+
+
+def _decoded(gen, latents):
+    with torch.inference_mode():
+        return to_frames(gen.vae.decode_latents(latents)[0])
+
+
+def _mad(a, b):
+    return float(np.abs(a.astype(float) - b.astype(float)).mean())
+
+
+def test_a_video_after_frame_0_fills_the_slots_after_its_first_frame(gen, clips):
+    shape = gen.latent_shape(gen.resolve(REQUEST))  # (1, C, 5, h, w)
+    clean, mask = build_conditioning([Condition(clips[0][:9], frame=8)], gen.vae, shape, 17)
+    # Frames 8..16: frame 8 ends slot 2, frames 9..16 are slots 3 and 4 (the clip's latents 1 and 2).
+    assert mask[0, 0, :, 0, 0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    with torch.inference_mode():
+        own = gen.vae.encode_latents(to_video_tensor(clips[0][:9])[None])  # (1, C, 3, h, w)
+    assert torch.equal(clean[:, :, 3:], own[:, :, 1:])
+    with pytest.raises(ValueError, match="must start on a multiple of 4 .* got frame 6; use 4 or 8"):
+        build_conditioning([Condition(clips[0][:5], frame=6)], gen.vae, shape, 17)
+
+
+def test_extend_forward_keeps_the_video_and_continues_from_its_end(gen, clips):
+    clip = clips[0]
+    out = modes.extend(gen, REQUEST, clip, "forward")
+    assert out.info["given"] == [(0, 17)] and out.info["context_frames"] == 9
+    assert len(out.frames) == 25 and np.array_equal(out.frames[:17], clip)
+    # The new frames continue the clip (its last 9 frames were the window's kept latents): they stay close
+    # to its last frame, unlike a plain generation from the same seed.
+    plain = gen.generate(REQUEST).frames
+    assert _mad(out.frames[17], clip[-1]) < 0.5 * _mad(plain[8], clip[-1])
+
+
+def test_extend_backward_ends_on_the_video(gen, clips):
+    clip = clips[0]
+    out = modes.extend(gen, REQUEST, clip, "backward")
+    assert out.info["given"] == [(8, 25)] and np.array_equal(out.frames[8:], clip)
+
+
+def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, clips):
+    a, b = clips
+    out = modes.connect(gen, REQUEST, a, b)
+    (a0, a1), (b0, b1) = out.info["given"]
+    assert (a0, a1, b1) == (0, 17, len(out.frames)) and b1 - b0 == 17
+    assert np.array_equal(out.frames[:17], a) and np.array_equal(out.frames[b0:], b)
+    assert out.info["transition_frames"] == b0 - a1 == 7
+    plain = gen.generate(REQUEST).frames
+    assert _mad(out.frames[a1], a[-1]) < 0.5 * _mad(plain[5], a[-1])
+
+
+def test_loop_ends_where_it_starts(gen):
+    out = modes.loop(gen, REQUEST)
+    clip = gen.generate(REQUEST).frames  # the loop's first pass is the plain generation
+    assert np.array_equal(out.frames[:17], clip) and len(out.frames) == 17 + out.info["transition_frames"]
+
+
+# Known latents after the free ones (a video's start placed at the window's end) do not yet pull the frames
+# before them into place: the causal VAE decoder cannot look ahead, and the shipped DiT was trained on text
+# only (flow.tasks), never on suffixes. Measured seams: benchmarks/modes.py. These pass once it is.
+@pytest.mark.xfail(strict=True, reason="the shipped DiT is not trained on suffix tasks yet")
+def test_generated_frames_lead_into_a_given_start(gen, clips):
+    a, b = clips
+    plain = gen.generate(REQUEST).frames
+    back = modes.extend(gen, REQUEST, a, "backward")
+    joined = modes.connect(gen, REQUEST, a, b)
+    b0 = joined.info["given"][1][0]
+    assert _mad(back.frames[7], a[0]) < 0.5 * _mad(plain[7], a[0])
+    assert _mad(joined.frames[b0 - 1], b[0]) < 0.5 * _mad(plain[11], b[0])
+
+
+def test_edit_keeps_the_layout_more_the_higher_the_strength(gen, clips):
+    clip = clips[0]
+    plain = gen.generate(REQUEST).frames
+    light, heavy = (modes.edit(gen, REQUEST, clip, s).frames for s in (0.8, 0.3))
+    assert light.shape == clip.shape
+    assert _mad(light, clip) < _mad(heavy, clip) < _mad(plain, clip)
+    with pytest.raises(ValueError, match="strength must be in \\(0, 1\\)"):
+        modes.edit(gen, REQUEST, clip, 1.0)
+
+
+def test_long_video_is_built_window_by_window(gen):
+    out = modes.long_video(gen, REQUEST, 40)
+    assert out.frames.shape == (40, 128, 128, 3) and out.info["windows"] == 4
+    assert np.array_equal(out.frames[:17], gen.generate(REQUEST).frames)
+    with pytest.raises(ValueError, match="at least the window's 17 frames"):
+        modes.long_video(gen, REQUEST, 10)
+
+
+def test_mode_errors_are_clear(gen, clips):
+    with pytest.raises(ValueError, match="direction must be one of"):
+        modes.extend(gen, REQUEST, clips[0], "sideways")
+    with pytest.raises(ValueError, match="is 64x64 but the output is 128x128"):
+        modes.extend(gen, REQUEST, clips[0][:, :64, :64], "forward")
+    with pytest.raises(ValueError, match="must be uint8 RGB frames"):
+        modes.connect(gen, REQUEST, clips[0].astype(np.float32), clips[1])
+
+
+def test_aspect_sizes_keep_about_the_model_area(gen):
+    assert gen.size_for_aspect("1:1") == (128, 128)
+    assert gen.size_for_aspect("16:9") == (96, 176)
+    assert gen.size_for_aspect("9:16") == (176, 96)
+    for bad in ("16x9", "0:1", "a:b"):
+        with pytest.raises(ValueError, match="aspect"):
+            gen.size_for_aspect(bad)
+
+
+def test_cli_modes_and_images(clips, tmp_path):
+    write_video(tmp_path / "a.mp4", clips[0], 8)
+    out = tmp_path / "longer.mp4"
+    args = ["generate", "a ball", "--steps", "1", "--extend", "forward", str(tmp_path / "a.mp4")]
+    assert main([*args, "--out", str(out)]) == 0
+    frames = read_video(out).frames
+    assert len(frames) == 25 and _mad(frames[:17], clips[0]) < 3  # the input, through H.264 twice
+    image = tmp_path / "wide.png"
+    assert (
+        main(["generate", "a ball", "--steps", "1", "--frames", "1", "--size", "16:9", "--out", str(image)])
+        == 0
+    )
+    assert Image.open(image).size == (176, 96)
+    assert main(["generate", "a ball", "--frames", "5", "--out", str(tmp_path / "x.png")]) == 2
