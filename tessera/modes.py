@@ -72,7 +72,8 @@ def extend(
 ) -> GeneratedVideo:
     """`video` (F, H, W, 3) continued after its end ("forward") or preceded by what came before ("backward").
 
-    The context is up to half the window (at least one new latent); one window's worth of new frames is added.
+    The context is c = tf*m + 1 frames of the video, up to half the window and leaving at least one free latent
+    (a video of <= tf frames gives just its end frame); the window's other F - c frames are new.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -80,7 +81,7 @@ def extend(
     if k < 1:
         raise ValueError(f"extending needs a window of at least {tf + 1} frames, got {r.num_frames}")
     video = _check_video("the video to extend", video, r)
-    m = context_latents(len(video), tf, min(k - 1, max(1, k // 2)))  # a video of <= tf frames: its frame 0
+    m = context_latents(len(video), tf, min(k - 1, max(1, k // 2)))
     c = tf * m + 1
     if direction == "forward":
         window = _generate(gen, r, [Condition(video[-c:], frame=0)], progress)
