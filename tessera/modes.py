@@ -72,7 +72,7 @@ def extend(
 ) -> GeneratedVideo:
     """`video` (F, H, W, 3) continued after its end ("forward") or preceded by what came before ("backward").
 
-    The context is c = tf*m + 1 frames of the video, up to half the window and leaving at least one free latent
+    The context is c = tf*m + 1 frames of the video, up to half the window, leaving at least one free latent
     (a video of <= tf frames gives just its end frame); the window's other F - c frames are new.
     """
     if direction not in DIRECTIONS:
