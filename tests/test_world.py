@@ -32,6 +32,14 @@ def test_any_canvas_and_aspect(size):
     assert (scene.height, scene.width) == size
 
 
+@pytest.mark.parametrize("num_frames", [1, 2, 5])
+def test_scenes_of_any_length_down_to_one_frame(num_frames):
+    # An image is a 1-frame scene; movers then need speeds far above a clip's, which must stay valid.
+    for seed in range(100):
+        scene = sample_scene(seed, num_frames=num_frames, p_occlusion=0.5)
+        assert scene.num_frames == num_frames
+
+
 def test_bad_values_name_the_value_and_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown colour 'mauve'.*red"):
         ObjectSpec("circle", "mauve")

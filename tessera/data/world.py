@@ -391,7 +391,8 @@ def _occlusion_pair(rng, colours, wu, duration) -> list[ObjectSpec]:
     going = rng.choice(("left", "right"))
     r = SIZES["small"]
     start = (r + 0.04) / wu
-    speed = round((1 - 2 * start) * wu / duration, 3)
+    # Crosses the canvas in the clip; a clip too short for that (an image) gets the fastest allowed speed.
+    speed = round(min((1 - 2 * start) * wu / duration, 3.0), 3)
     back = ObjectSpec(
         rng.choice(SHAPES),
         colours[1],
