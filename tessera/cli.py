@@ -2,6 +2,7 @@
 
 tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size --model DIR]
     [--image F | --extend forward|backward V | --connect A B | --loop | --edit V | --duration SECONDS]
+tessera generate --storyboard SHOTS.json --out x.mp4 [...]   shots, each a prompt and a length
 tessera train-vae --preset NAME [key=value ...]
 tessera train-dit --preset NAME [key=value ...]
 tessera train-world --scale cpu|gpu --out DIR [--install]   the shipped model's whole recipe
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = ap.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("generate", help="generate a video from a text prompt (English or Chinese)")
-    p.add_argument("prompt", help="what the video shows")
+    p.add_argument("prompt", nargs="?", default=None, help="what the video shows (not with --storyboard)")
     p.add_argument("--out", type=Path, required=True, help="video file (.mp4, .gif, .webp) or PNG folder")
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped world model)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
@@ -85,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="seconds of video, longer than the model's window: made by extending window after window",
+    )
+    mode.add_argument(
+        "--storyboard",
+        type=Path,
+        default=None,
+        help='JSON list of shots, each {"prompt": ..., "seconds": s} (or "frames": n): one video, shot after '
+        "shot, the objects carried across the cuts",
     )
     p.add_argument(
         "--image-frame", type=int, default=0, help="output frame the image becomes (default 0; -1 = the last)"
@@ -237,13 +245,21 @@ def _generate(args: argparse.Namespace) -> int:
     from tessera.data.video_io import read_video
     from tessera.pipeline import GenerationRequest, Generator
 
+    if (args.prompt is None) == (args.storyboard is None):
+        raise ValueError(
+            "give a PROMPT, or --storyboard FILE (whose shots hold the prompts), not both"
+            if args.storyboard
+            else "a PROMPT is needed (or --storyboard FILE)"
+        )
     generator = Generator(args.model, device=args.device)
+    fps = generator.spec["video"]["fps"]
+    shots = modes.read_storyboard(args.storyboard, fps) if args.storyboard else None
     height = width = None
     if args.size:
         size = args.size.strip()
         height, width = generator.size_for_aspect(size) if ":" in size else _size_arg(size)
     request = GenerationRequest(
-        prompt=args.prompt,
+        prompt=shots[0].prompt if shots else args.prompt,
         negative_prompt=args.negative,
         num_frames=args.frames,
         height=height,
@@ -255,9 +271,8 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     window = generator.resolve(request)
-    fps = generator.spec["video"]["fps"]
     if Path(args.out).suffix.lower() in IMAGE_SUFFIXES and (
-        window.num_frames != 1 or args.extend or args.connect or args.loop or args.duration
+        window.num_frames != 1 or args.extend or args.connect or args.loop or args.duration or shots
     ):
         raise ValueError(
             f"{args.out} is an image file, for --frames 1 only; use .mp4, .gif, .webp or a folder"
@@ -281,6 +296,8 @@ def _generate(args: argparse.Namespace) -> int:
         if not args.duration > 0:
             raise ValueError(f"--duration must be a positive number of seconds, got {args.duration}")
         video = modes.long_video(generator, request, round(args.duration * fps), progress=True)
+    elif shots:
+        video = modes.storyboard(generator, request, shots, progress=True)
     else:
         if args.image is not None:
             image = media(args.image, num_frames=1)[0]  # (H, W, 3)

@@ -1,4 +1,4 @@
-"""Prompting modes on the one conditioning mechanism: extend, connect, loop, edit, long videos.
+"""Prompting modes on the one conditioning mechanism: extend, connect, loop, edit, long videos, storyboards.
 
 Each mode turns the given media into `Condition` items for one sampling window (a request of the model's
 length, `Generator.resolve`), runs `Generator.generate`, and assembles the output. Given frames are pasted
@@ -15,13 +15,16 @@ regenerated there and pasted back). At least one latent of every window is free.
     connect   window = [ tail of A | transition | head of B ]      output = A + transition + B
     loop      connect(V, V) for a generated V                      output = V + transition (plays on into V)
     long      forward extensions until the length is reached       memory: one window at a time
+    story     long, with each window under the prompt of its shot   shots cut at their lengths
 
 Shape letters: F frames, H height, W width.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -158,19 +161,87 @@ def long_video(
     r, _, _ = _window(gen, request)
     if num_frames < r.num_frames:
         raise ValueError(f"a long video needs at least the window's {r.num_frames} frames, got {num_frames}")
-    frames = gen.generate(r).frames
-    windows = 1
-    bar = tqdm(total=num_frames, initial=len(frames), desc="long video", unit="frame", disable=not progress)
-    while len(frames) < num_frames:
-        step = replace(r, seed=r.seed + windows)
-        tail = frames[-r.num_frames :]  # enough for any context; extend() takes what it needs
-        longer = extend(gen, step, tail, "forward").frames
-        new = longer[len(tail) :]
-        frames = np.concatenate([frames, new])
-        windows += 1
-        bar.update(len(new))
+    frames, windows = _chain(gen, r, [(r.prompt, num_frames)], "long video", progress)
+    return _result(gen, r, frames, [], mode="long", windows=windows)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a storyboard: what it shows and how many frames it lasts."""
+
+    prompt: str
+    num_frames: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ValueError(f"a storyboard shot needs a non-empty prompt, got {self.prompt!r}")
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            raise ValueError(f"a storyboard shot lasts at least 1 frame, got {self.num_frames!r}")
+
+
+def read_storyboard(path: str | Path, fps: float) -> list[Shot]:
+    """Shots from a JSON file: a list of {"prompt": ..., "seconds": s} or {"prompt": ..., "frames": n}."""
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"storyboard {path}: not a readable JSON file ({err})") from err
+    example = '[{"prompt": "a red ball falls", "seconds": 2}, {"prompt": "...", "frames": 9}]'
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"storyboard {path} must hold a non-empty JSON list of shots, such as {example}")
+    shots = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) not in ({"prompt", "seconds"}, {"prompt", "frames"}):
+            raise ValueError(
+                f"storyboard {path}, shot {i}: want a prompt and seconds or frames, got {item!r}"
+            )
+        frames = item["frames"] if "frames" in item else round(float(item["seconds"]) * fps)
+        shots.append(Shot(item["prompt"], frames))
+    return shots
+
+
+def storyboard(
+    gen: Generator, request: GenerationRequest, shots: list[Shot], *, progress: bool = False
+) -> GeneratedVideo:
+    """One video of consecutive shots, each following its own prompt (the request's prompt is not used).
+
+    The first shot starts as a plain generation; every later window, within a shot or across a cut, is a
+    forward extension conditioned on the frames before it, under its shot's prompt, so the objects carry their
+    look and motion across cuts. `info["shots"]` lists each shot's (start, end) frames and prompt.
+    """
+    if not shots:
+        raise ValueError("a storyboard needs at least one shot")
+    r, _, _ = _window(gen, replace(request, prompt=shots[0].prompt))
+    ends = np.cumsum([shot.num_frames for shot in shots]).tolist()
+    frames, windows = _chain(
+        gen, r, [(s.prompt, e) for s, e in zip(shots, ends, strict=True)], "storyboard", progress
+    )
+    starts = [0, *ends[:-1]]
+    info = [(a, b, s.prompt) for a, b, s in zip(starts, ends, shots, strict=True)]
+    return _result(gen, r, frames, [], mode="storyboard", windows=windows, shots=info)
+
+
+def _chain(
+    gen: Generator, r: GenerationRequest, segments: list[tuple[str, int]], desc: str, progress: bool
+) -> tuple[np.ndarray, int]:
+    """Frames 0 .. end of the last segment, window after window: a plain window under the first prompt, then
+    forward extensions of the frames so far, each under the prompt of the segment (prompt, end) it fills and
+    with its own seed (r.seed + window index); a segment's frames are cut at its end. (frames, windows)."""
+    frames, windows = None, 0
+    bar = tqdm(total=segments[-1][1], desc=desc, unit="frame", disable=not progress)
+    for prompt, end in segments:
+        while frames is None or len(frames) < end:
+            step = replace(r, prompt=prompt, seed=r.seed + windows)
+            if frames is None:
+                new = gen.generate(step).frames
+            else:
+                tail = frames[-r.num_frames :]  # enough for any context; extend() takes what it needs
+                new = extend(gen, step, tail, "forward").frames[len(tail) :]
+            new = new[: end - (0 if frames is None else len(frames))]
+            frames = new if frames is None else np.concatenate([frames, new])
+            windows += 1
+            bar.update(len(new))
     bar.close()
-    return _result(gen, r, frames[:num_frames], [], mode="long", windows=windows)
+    return frames, windows
 
 
 def _result(gen: Generator, r: GenerationRequest, frames: np.ndarray, given, **info) -> GeneratedVideo:

@@ -12,7 +12,7 @@ from tessera.convert.wan_dit import (
     load_wan_dit,
     original_to_diffusers_dit_key,
 )
-from tessera.models.dit import DIT_SIZES, DiT, DiTConfig
+from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig
 from tessera.models.layers import timestep_embedding
 
 TINY = DIT_SIZES["tiny"]
@@ -110,6 +110,31 @@ def test_per_token_time_matters():
     assert changed[0, 0, 2:4, 4:6].min() > 1e-3  # the token itself
     assert changed[0, 1].min() > 1e-6  # other frames see it through self-attention
     assert torch.equal(after[1], before[1])  # the other sample is untouched
+
+
+@pytest.mark.parametrize("per_token", [False, True])
+def test_x0_head_returns_the_velocity_that_lands_on_its_prediction(per_token):
+    # The same weights read as an x0 head: x_t - t * v must give back the head's raw output exactly where
+    # t >= X0_MIN_TIME, and the floor where t is smaller (t = 0 here is a known, clean token).
+    v_model = random_dit()
+    x0_model = DiT(dataclasses.replace(TINY, prediction="x0")).eval()
+    x0_model.load_state_dict(v_model.state_dict())
+    x, t, context = inputs(batch=4)
+    if per_token:
+        t = t[:, None].repeat(1, 3 * 3 * 5)
+        t[0, 7] = 0.0  # one known token in a sample otherwise at 500
+    with torch.no_grad():
+        raw = v_model(x, t, context)  # the head's output, which the x0 model reads as clean latents
+        v = x0_model(x, t, context)
+    flow_t = x0_model.element_times(t, (3, 3, 5))  # (B, 1, 1|F, 1|H, 1|W)
+    landed = x - flow_t.clamp_min(X0_MIN_TIME) * v
+    assert torch.allclose(landed, raw, atol=1e-5)
+    if per_token:
+        # Token 7 = frame 0, row 1, column 2 -> latents (0, 2:4, 4:6): it alone uses the floor.
+        assert torch.allclose(v[0, :, 0, 2:4, 4:6], (x - raw)[0, :, 0, 2:4, 4:6] / X0_MIN_TIME, atol=1e-4)
+        assert torch.allclose(v[0, :, 1], (x - raw)[0, :, 1] / 0.5, atol=1e-5)
+    with pytest.raises(ValueError, match="prediction"):
+        DiTConfig(prediction="eps")
 
 
 def test_masked_text_tokens_do_not_matter():

@@ -114,6 +114,38 @@ def test_long_video_is_built_window_by_window(gen):
         modes.long_video(gen, REQUEST, 10)
 
 
+def test_storyboard_shots_take_their_lengths_and_prompts(gen):
+    shots = [modes.Shot(REQUEST.prompt, 7), modes.Shot("a blue square falls", 14)]
+    out = modes.storyboard(gen, REQUEST, shots)
+    assert out.frames.shape == (21, 128, 128, 3) and out.info["windows"] == 3
+    assert out.info["shots"] == [(0, 7, REQUEST.prompt), (7, 21, "a blue square falls")]
+    # Shot 1 is the plain window cut at 7 frames; shot 2 is generated under its own prompt, not shot 1's.
+    assert np.array_equal(out.frames[:7], gen.generate(REQUEST).frames[:7])
+    same = modes.storyboard(gen, REQUEST, [shots[0], modes.Shot(REQUEST.prompt, 14)])
+    assert np.array_equal(same.frames[:7], out.frames[:7]) and not np.array_equal(
+        same.frames[7:], out.frames[7:]
+    )
+    # One shot is a long video.
+    one = modes.storyboard(gen, REQUEST, [modes.Shot(REQUEST.prompt, 25)])
+    assert np.array_equal(one.frames, modes.long_video(gen, REQUEST, 25).frames)
+
+
+def test_storyboard_files_and_their_errors(tmp_path):
+    path = tmp_path / "shots.json"
+    path.write_text('[{"prompt": "a red ball", "seconds": 1.5}, {"prompt": "一个蓝色方块", "frames": 9}]')
+    assert modes.read_storyboard(path, fps=8) == [modes.Shot("a red ball", 12), modes.Shot("一个蓝色方块", 9)]
+    for text, match in (
+        ("[]", "non-empty JSON list"),
+        ("{", "not a readable JSON file"),
+        ('[{"prompt": "a"}]', "shot 0: want a prompt and seconds or frames"),
+        ('[{"prompt": " ", "frames": 3}]', "non-empty prompt"),
+        ('[{"prompt": "a", "frames": 0}]', "at least 1 frame"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            modes.read_storyboard(path, fps=8)
+
+
 def test_mode_errors_are_clear(gen, clips):
     with pytest.raises(ValueError, match="direction must be one of"):
         modes.extend(gen, REQUEST, clips[0], "sideways")
@@ -146,3 +178,10 @@ def test_cli_modes_and_images(clips, tmp_path):
     )
     assert Image.open(image).size == (176, 96)
     assert main(["generate", "a ball", "--frames", "5", "--out", str(tmp_path / "x.png")]) == 2
+    board = tmp_path / "shots.json"
+    board.write_text('[{"prompt": "a red ball", "frames": 9}, {"prompt": "a blue box", "seconds": 1}]')
+    story = tmp_path / "story.mp4"
+    assert main(["generate", "--storyboard", str(board), "--steps", "1", "--out", str(story)]) == 0
+    assert len(read_video(story).frames) == 17
+    assert main(["generate", "a ball", "--storyboard", str(board), "--out", str(story)]) == 2
+    assert main(["generate", "--out", str(story)]) == 2
