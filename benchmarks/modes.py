@@ -1,6 +1,6 @@
 """Measure every prompting mode (tessera/modes.py) on a model and world clips: preservation and seams.
 
-    python benchmarks/modes.py [--model DIR] [--num 8] [--steps 20]
+    python benchmarks/modes.py [--model DIR] [--num 8] [--steps 20] [--sheet docs/modes.png]
 
 For N held-out world scenes it reports, as means over scenes:
 - i2v: PSNR of output frame 0 to the input image (the latent is kept; this is the VAE round trip);
@@ -9,13 +9,18 @@ For N held-out world scenes it reports, as means over scenes:
   the footage's own median and largest frame-to-frame change, and the VAE round trip's difference to the
   footage (a continuation decoded from kept latents differs from the pasted originals by about this much);
 - edit at strengths 0.4 / 0.6 / 0.8: mean absolute difference to the input video, against a plain generation;
-- long video: the frame difference at the first window join, against its median frame difference.
-Device is printed.
+- long video: the frame difference at the first window join, against its median frame difference;
+- adherence (the scorer's total, prompt mode, tessera/eval/scorer.py) of: a plain generation (the baseline),
+  image to video, the forward extension (the whole output against the prompt at its length), each window of
+  the long video (quality over time), edits towards a prompt that recolours one object (the new attribute),
+  and each shot of a two-shot storyboard (the same scene at two detail levels), with the jump at its cut.
+Device is printed. `--sheet` saves a contact sheet of every mode's output on the first scene (the README's).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import replace
 
@@ -26,8 +31,11 @@ from tessera import modes
 from tessera.conditioning import Condition
 from tessera.data.captions import caption
 from tessera.data.dataset import to_frames, to_video_tensor
+from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
-from tessera.data.world import sample_scene
+from tessera.data.world import COLOURS, Scene, sample_scene
+from tessera.eval.contact_sheet import contact_sheet, save_image
+from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
 
@@ -48,18 +56,40 @@ def vae_mad(gen: Generator, clip: np.ndarray) -> float:
     return float(np.abs(back.astype(float) - clip).mean())
 
 
+def adherence(frames: np.ndarray, prompt: str) -> float:
+    """The scorer's total for `frames` against what `prompt` states, at the frames' own length."""
+    h, w = frames.shape[1:3]
+    parsed = parse_prompt(prompt, height=h, width=w, num_frames=len(frames))
+    return score(frames, parsed.scene, stated=parsed.stated).total
+
+
+def recoloured(scene: Scene) -> Scene:
+    """The scene with its first object in a colour no object of it has: an edit's new attribute."""
+    used = {o.colour for o in scene.objects}
+    colour = next(c for c in COLOURS if c not in used)
+    return scene.replace(objects=(dataclasses.replace(scene.objects[0], colour=colour), *scene.objects[1:]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
     ap.add_argument("--num", type=int, default=8)
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--sheet", default=None, help="PNG: every mode's output on the first scene, one row each")
     args = ap.parse_args()
     gen = Generator(args.model)
     r0 = gen.resolve(GenerationRequest("x"))
+    fps = gen.spec["video"]["fps"]
     rows: dict[str, list[float]] = {}
+
+    sheet: list[tuple[str, np.ndarray]] = []
 
     def add(name: str, value: float) -> None:
         rows.setdefault(name, []).append(value)
+
+    def show(label: str, frames: np.ndarray) -> None:
+        if i == 0:  # only the first scene goes on the sheet
+            sheet.append((label, frames))
 
     start = time.perf_counter()
     for i in range(args.num):
@@ -72,31 +102,62 @@ def main() -> None:
         add("VAE round trip MAD (what pasting given frames back undoes)", vae_mad(gen, clip))
         i2v = gen.generate(replace(r, conditions=(Condition(clip[0]),)))
         add("i2v frame-0 PSNR dB", psnr(i2v.frames[0], clip[0]))
+        plain = gen.generate(r).frames
+        add("adherence: plain generation", adherence(plain, r.prompt))
+        show(f"world footage (the input of the modes below): {r.prompt}", clip)
+        show("text to video", plain)
+        show("text to image (--frames 1)", gen.generate(replace(r, num_frames=1)).frames)
+        show("image to video (--image: the footage's frame 0)", i2v.frames)
+        add("adherence: i2v", adherence(i2v.frames, r.prompt))
         fwd = modes.extend(gen, r, clip, "forward")
         add("extend forward seam jump", seam_jump(fwd.frames, len(clip)))
+        add("adherence: extend forward (whole output)", adherence(fwd.frames, r.prompt))
+        show("--extend forward: the footage, then new frames", fwd.frames)
         bwd = modes.extend(gen, r, clip, "backward")
         start_b = bwd.info["given"][0][0]
         add("extend backward seam jump", seam_jump(bwd.frames, start_b))
+        show("--extend backward: new frames, then the footage", bwd.frames)
         con = modes.connect(gen, r, clip, clip2)
         (_, a_end), (b_start, _) = con.info["given"]
         add("connect seam jump (A end)", seam_jump(con.frames, a_end))
         add("connect seam jump (B start)", seam_jump(con.frames, b_start))
+        show("--connect A B: the footage, a transition, another clip", con.frames)
         lp = modes.loop(gen, r)
         wrapped = np.concatenate([lp.frames, lp.frames[:1]])
         add("loop seam jump (last -> first)", seam_jump(wrapped, len(lp.frames)))
         add("loop median jump inside", float(np.median(modes.frame_jumps(lp.frames))))
-        plain = gen.generate(r).frames
+        show("--loop: its last frame leads into its first", lp.frames)
         add("plain generation MAD to input", float(np.abs(plain.astype(float) - clip).mean()))
+        new_prompt = caption(recoloured(scene), seed=i)
+        add("adherence: the input to the edit prompt", adherence(clip, new_prompt))
         for s in (0.4, 0.6, 0.8):
-            ed = modes.edit(gen, r, clip, s)
+            ed = modes.edit(gen, replace(r, prompt=new_prompt), clip, s)
             add(f"edit {s} MAD to input", float(np.abs(ed.frames.astype(float) - clip).mean()))
-        long = modes.long_video(gen, r, 3 * r0.num_frames)
-        add("long video jump at the first join", seam_jump(long.frames, r0.num_frames))
+            add(f"adherence: edit {s} to the edit prompt", adherence(ed.frames, new_prompt))
+            if s == 0.6:
+                show(f"--edit footage --strength 0.6: {new_prompt}", ed.frames)
+        n = r0.num_frames
+        long = modes.long_video(gen, r, 3 * n)
+        add("long video jump at the first join", seam_jump(long.frames, n))
         add("long video median jump", float(np.median(modes.frame_jumps(long.frames))))
+        show(f"--duration {3 * n / fps:g}: three windows", long.frames)
+        for w in range(3):
+            add(
+                f"adherence: long video window {w + 1}", adherence(long.frames[w * n : (w + 1) * n], r.prompt)
+            )
+        shots = [modes.Shot(r.prompt, n), modes.Shot(caption(scene, detail="detailed", seed=i), n)]
+        story = modes.storyboard(gen, r, shots)
+        for k, (a, b, prompt) in enumerate(story.info["shots"]):
+            add(f"adherence: storyboard shot {k + 1}", adherence(story.frames[a:b], prompt))
+        add("storyboard jump at the cut", seam_jump(story.frames, n))
+        show("--storyboard: two shots (short, then detailed caption)", story.frames)
     print(
         f"device: {device_name(gen.device)}; model: {gen.model_dir}; scenes: {args.num}; "
         f"{time.perf_counter() - start:.0f} s"
     )
+    if args.sheet:
+        labels, videos = zip(*sheet, strict=True)
+        print(f"wrote {save_image(contact_sheet(list(videos), list(labels), num_columns=8), args.sheet)}")
     print("| measure | mean | min | max |\n| --- | --- | --- | --- |")
     for name, values in rows.items():
         v = np.asarray(values)
