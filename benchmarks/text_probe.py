@@ -31,8 +31,9 @@ def main() -> None:
     args = ap.parse_args()
     dit, _, _ = load_model_dir(args.model)
     cache = LatentCache(args.cache)
-    clips = list(range(min(args.num, len(cache))))
-    x0 = cache.latents[clips].float()  # (N, C, T, h, w)
+    first = cache.clips[0]["bucket"]  # latents are stored per bucket: probe clips of one geometry
+    clips = [c for c, clip in enumerate(cache.clips) if clip["bucket"] == first][: args.num]
+    x0 = cache.latent_batch(clips).float()  # (N, C, T, h, w)
     own = [cache.clips[c]["captions"][0] for c in clips]
     captions = {"own": own, "other": own[1:] + own[:1], "null": [None] * len(clips)}
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))

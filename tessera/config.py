@@ -23,12 +23,15 @@ from tessera.models.vae import VAEConfig
 @dataclass(frozen=True)
 class DataConfig:
     """Where clips come from and their shape. `source` is "world" (rendered on the fly from seeds) or the
-    folder of a manifest.jsonl with real or exported clips."""
+    folder of a manifest.jsonl with real or exported clips. `buckets` lets the DiT train at several
+    geometries at once (tessera/data/buckets.py): a manifest clip trains in the bucket nearest its own size,
+    a world scene is drawn at one of them; height x width x num_frames remain the default generation size."""
 
     source: str = "world"
     height: int = 128
     width: int = 128
     num_frames: int = 17
+    buckets: tuple[str, ...] = ()  # WIDTHxHEIGHTxFRAMES each (176x96x17,96x176x17,128x128x1); (): the above
     fps: int = 8
     crop: int = 0  # > 0: train on random square crops of this side (the VAE is convolutional)
     image_fraction: float = 0.25  # share of batches made of single frames: images train the same model

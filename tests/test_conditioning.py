@@ -149,8 +149,8 @@ class _Cache:
     def __init__(self, latents):
         self.latents, self.clips = latents, [{"captions": [0]}] * len(latents)
 
-    def __len__(self):
-        return len(self.latents)
+    def latent_batch(self, clips):
+        return self.latents[clips]
 
     def text_batch(self, ids):
         return TextEmbedding(
@@ -163,11 +163,11 @@ def test_given_latents_sit_at_time_zero_and_leave_the_loss():
     cache = _Cache(torch.randn(3, 4, 3, 4, 4))  # (N, C, T, h, w): 3 latent frames of 2x2 tokens
     v = torch.randn(2, 4, 3, 4, 4)
     spy = _Spy(v)
-    loss = train_dit.training_loss(spy, cache, cfg, 0, CPU)
+    loss = train_dit.training_loss(spy, cache, cfg, 0, [0, 2], CPU)
     assert spy.t.shape == (2, 12)  # per token: 3 frames x 2 x 2 patches
     assert (spy.t[:, :4] == 0).all() and (spy.t[:, 4:] > 0).all()
     wild = v.clone()
     wild[:, :, 0] += 100.0  # any prediction on the given frame
-    assert torch.allclose(train_dit.training_loss(_Spy(wild), cache, cfg, 0, CPU), loss)
+    assert torch.allclose(train_dit.training_loss(_Spy(wild), cache, cfg, 0, [0, 2], CPU), loss)
     wild[:, :, 1] += 1.0  # but not on a free one
-    assert not torch.allclose(train_dit.training_loss(_Spy(wild), cache, cfg, 0, CPU), loss)
+    assert not torch.allclose(train_dit.training_loss(_Spy(wild), cache, cfg, 0, [0, 2], CPU), loss)

@@ -31,10 +31,18 @@ def test_overrides_are_parsed_by_field_type():
     assert cfg.data.languages == ("en",) and cfg.optim.betas == (0.8, 0.95)
     assert cfg.model.dim_mult == (1, 2, 2, 4)
     words = load_config(
-        "dit-tiny", ["flow.tasks=text,first_last", "flow.task_weights=1,2", "model.patch_size=1x2x2"]
+        "dit-tiny",
+        [
+            "flow.tasks=text,first_last",
+            "flow.task_weights=1,2",
+            "model.patch_size=1x2x2",
+            "data.buckets=176x96x17,96x176x1",
+        ],
     )
     assert words.flow.tasks == ("text", "first_last") and words.flow.task_weights == (1.0, 2.0)
     assert words.model.patch_size == (1, 2, 2)
+    assert words.data.buckets == ("176x96x17", "96x176x1")  # in words an x is a letter, not a separator
+    assert from_dict(DiTRunConfig, json.loads(json.dumps(to_dict(words)))) == words
 
 
 def test_fields_that_must_agree_are_overridden_together():

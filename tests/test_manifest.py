@@ -2,9 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from tessera.config import DataConfig
+from tessera.data.dataset import ManifestClips
 from tessera.data.manifest import MANIFEST_NAME, Record, read_manifest, resolve, write_manifest
+from tessera.data.video_io import write_video
 
 
 def record(i=0, **kw):
@@ -65,3 +70,30 @@ def test_a_failed_write_leaves_the_old_manifest(tmp_path):
         write_manifest(path, [record(1), record(2, num_frames=0)])
     assert read_manifest(path) == [record(0)]
     assert [p.name for p in tmp_path.iterdir()] == [MANIFEST_NAME]
+
+
+def test_manifest_clips_train_in_the_bucket_of_their_own_geometry(tmp_path):
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "wide/", rng.integers(0, 256, (9, 36, 64, 3), dtype=np.uint8), 8)
+    write_video(tmp_path / "tall/", rng.integers(0, 256, (9, 64, 36, 3), dtype=np.uint8), 8)
+    write_video(tmp_path / "fast/", rng.integers(0, 256, (17, 36, 64, 3), dtype=np.uint8), 24)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "still.png")
+    records = [
+        record(path="wide/", num_frames=9, height=36, width=64, fps=8),
+        record(path="tall/", num_frames=9, height=64, width=36, fps=8),
+        record(path="still.png", num_frames=1, height=30, width=40, fps=1),
+        record(path="fast/", num_frames=17, height=36, width=64, fps=24),  # 17 frames at 24 fps: 5 at 8 fps
+    ]
+    write_manifest(tmp_path / MANIFEST_NAME, records)
+    buckets = ("64x32x9", "32x64x9", "64x32x5", "48x48x1")
+    clips = ManifestClips(DataConfig(source=str(tmp_path), fps=8, buckets=buckets))
+    assert [clips.bucket(i).name for i in range(4)] == ["64x32x9", "32x64x9", "48x48x1", "64x32x5"]
+    for i in range(4):
+        size = clips.bucket(i)
+        assert clips[i]["video"].shape == (3, size.num_frames, size.height, size.width)
+    # Without buckets every clip is read at the config's one size, a short one looped to its length.
+    plain = ManifestClips(DataConfig(source=str(tmp_path), fps=8, width=32, height=32, num_frames=9))
+    assert {plain.bucket(i).name for i in range(4)} == {"32x32x9"}
+    assert plain[2]["video"].shape == (3, 9, 32, 32)
+    with pytest.raises(ValueError, match="still.png: no bucket fits a clip of 40x30x1"):
+        ManifestClips(DataConfig(source=str(tmp_path), fps=8, buckets=("64x32x9", "64x32x5")))

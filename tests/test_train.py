@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from tessera.config import load_config
+from tessera.data.buckets import BucketBatchSampler
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.train import train_dit, train_vae
 from tessera.train.checkpoint import latest_checkpoint
+from tessera.train.latent_cache import LatentCache
 from tessera.weights import load_model_dir, load_vae_dir
 
 
@@ -161,3 +163,73 @@ def test_dit_fine_tuning_starts_from_the_given_export(vae_run, dit_run, tmp_path
     assert all(torch.equal(start[k], v) for k, v in tuned.state_dict().items())
     with pytest.raises(ValueError, match="holds a different DiT"):
         train_dit.main(load_config("dit-tiny", [*overrides, "model.num_layers=3"]), progress=False)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(vae_run, tmp_path, monkeypatch):
+    drawn = []  # (step, clips, latent shape) of every batch, as training_loss is handed it
+    stop_at = [None]  # a step at which the run is cut off, as by a crash
+    loss = train_dit.training_loss
+
+    def recording(model, cache, cfg, step, clips, device):
+        if step == stop_at[0]:
+            raise _Interrupted
+        drawn.append((step, clips, tuple(cache.latent_batch(clips).shape)))
+        return loss(model, cache, cfg, step, clips, device)
+
+    monkeypatch.setattr(train_dit, "training_loss", recording)
+    overrides = [
+        f"vae={vae_run[1]}",
+        "data.buckets=32x32x5,48x32x5,32x48x5,32x32x1",
+        "data.num_scenes=20",
+        "loop.steps=14",
+        "loop.batch_size=2",
+        "loop.checkpoint_every=5",
+        "flow.tasks=text,first",  # a given first frame where there are 2 latents; none in an image
+        "flow.task_weights=1,1",
+    ]
+    a = train_dit.main(load_config("dit-tiny", [*overrides, f"loop.out={tmp_path / 'a'}"]), progress=False)
+    straight, drawn[:] = list(drawn), []
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "cache").symlink_to(tmp_path / "a" / "cache")  # the same latents and captions
+    resumable = load_config("dit-tiny", [*overrides, f"loop.out={tmp_path / 'b'}"])
+    stop_at[0] = 7  # after the checkpoint of step 5: steps 5 and 6 are lost and redone
+    with pytest.raises(_Interrupted):
+        train_dit.main(resumable, progress=False)
+    stop_at[0] = None
+    b = train_dit.main(resumable, progress=False)
+    assert drawn[:7] == straight[:7] and drawn[7:] == straight[5:]  # the same batches, from step 5 on again
+    shapes = {shape[1:] for _, _, shape in straight}  # (C, T, h, w): 2 latent frames, or 1 for images
+    assert {(4, 2, 4, 4), (4, 2, 4, 6), (4, 2, 6, 4), (4, 1, 4, 4)} <= shapes
+    cache = LatentCache(tmp_path / "a" / "cache")
+    assert 5 < BucketBatchSampler(cache.clip_buckets, 2, seed=0).batches_per_epoch < 14  # resumed mid-epoch
+    a, b = load_model_dir(a)[0].state_dict(), load_model_dir(b)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    spec = json.loads((tmp_path / "a" / "export" / "model.json").read_text())
+    assert spec["limits"] == {"max_frames": 20, "max_side": 96}  # room beyond the largest bucket
+    by_bucket = {c["bucket"]: i for i, c in enumerate(cache.clips)}
+    with pytest.raises(ValueError, match="a batch comes from a single bucket"):
+        cache.latent_batch([by_bucket["32x32x5"], by_bucket["32x32x1"]])
+    # A checkpoint without a sampler position (written before bucket batches) is refused, not resumed with
+    # other batches than its run would have drawn.
+    state_file = latest_checkpoint(tmp_path / "b") / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["extra"]
+    state_file.write_text(json.dumps(state))
+    longer = load_config("dit-tiny", [*overrides, f"loop.out={tmp_path / 'b'}", "loop.steps=20"])
+    with pytest.raises(ValueError, match="holds no batch sampler position"):
+        train_dit.main(longer, progress=False)
+
+
+def test_an_old_cache_is_refused_and_bad_buckets_stop_training(vae_run, tmp_path):
+    (tmp_path / "index.json").write_text(json.dumps({"fingerprint": {}, "clips": [], "texts": []}))
+    with pytest.raises(ValueError, match="latent cache format 1, this tessera reads 2"):
+        LatentCache(tmp_path)
+    overrides = [f"vae={vae_run[1]}", f"loop.out={tmp_path / 'run'}", "data.buckets=40x32x5,32x32x3"]
+    with pytest.raises(ValueError, match=r"buckets 40x32x5, 32x32x3 do not fit.*multiple of 16"):
+        train_dit.main(load_config("dit-tiny", overrides), progress=False)
+    with pytest.raises(ValueError, match="buckets are for train-dit"):
+        train_vae.main(load_config("vae-tiny", [f"loop.out={tmp_path / 'vae'}", "data.buckets=32x32x5"]))

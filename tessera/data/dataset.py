@@ -4,12 +4,15 @@ Both return the same item, so training code does not know where clips come from:
 
     {"video": float32 tensor (3, F, H, W) in [-1, 1], "captions": {lang: [text, ...]}, "key": str}
 
-Batches are drawn by `batch_indices(seed, step, ...)`: a pure function of the step, so a resumed run
-draws exactly the batches the interrupted one would have drawn, with no sampler state to save.
+Each item has a geometry, `dataset.bucket(index)` (tessera/data/buckets.py), known without reading the clip:
+its F, H, W. With no data.buckets every item has the config's one size. The VAE's batches are drawn by
+`batch_indices(seed, step, ...)`: a pure function of the step, so a resumed run draws exactly the batches
+the interrupted one would have drawn; the DiT's come from the bucket sampler, whose position is saved.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,9 @@ import numpy as np
 import torch
 
 from tessera.config import DataConfig
+from tessera.data.buckets import Bucket, bucket_for, config_buckets
 from tessera.data.captions import captions as world_captions
-from tessera.data.manifest import read_manifest, resolve
+from tessera.data.manifest import Record, read_manifest, resolve
 from tessera.data.render import render
 from tessera.data.video_io import read_video
 from tessera.data.world import sample_scene
@@ -36,25 +40,32 @@ def to_frames(video: torch.Tensor) -> np.ndarray:
 
 
 class WorldClips(torch.utils.data.Dataset):
-    """Scenes of the world's training split, seeds cfg.seed .. cfg.seed + cfg.num_scenes - 1."""
+    """Scenes of the world's training split, seeds cfg.seed .. cfg.seed + cfg.num_scenes - 1.
 
-    def __init__(self, cfg: DataConfig, *, num_frames: int | None = None, split: str = "train") -> None:
+    The world renders any canvas and length, so each scene's native geometry is one of the buckets, drawn
+    uniformly by (cfg.seed, index): a scene keeps its geometry whatever num_scenes is.
+    """
+
+    def __init__(self, cfg: DataConfig, *, split: str = "train") -> None:
         if cfg.num_scenes < 1:
             raise ValueError(f"data.num_scenes must be >= 1, got {cfg.num_scenes}")
         self.cfg, self.split = cfg, split
-        self.num_frames = num_frames or cfg.num_frames
+        self.buckets = config_buckets(cfg)
 
     def __len__(self) -> int:
         return self.cfg.num_scenes
 
+    def bucket(self, index: int) -> Bucket:
+        return self.buckets[int(np.random.default_rng([self.cfg.seed, index]).integers(len(self.buckets)))]
+
     def scene(self, index: int):
-        cfg = self.cfg
+        size = self.bucket(index)
         return sample_scene(
-            cfg.seed + index,
-            height=cfg.height,
-            width=cfg.width,
-            fps=cfg.fps,
-            num_frames=self.num_frames,
+            self.cfg.seed + index,
+            height=size.height,
+            width=size.width,
+            fps=self.cfg.fps,
+            num_frames=size.num_frames,
             split=self.split,
         )
 
@@ -73,29 +84,50 @@ class WorldClips(torch.utils.data.Dataset):
 
 
 class ManifestClips(torch.utils.data.Dataset):
-    """Clips of a manifest (world export or real footage), read at the config's size, fps and length."""
+    """Clips of a manifest (world export or real footage), read at the config's fps, each at its bucket's
+    size (scaled to cover, centre crop) and length.
 
-    def __init__(self, cfg: DataConfig, *, num_frames: int | None = None) -> None:
+    With data.buckets, a record's own width, height and frames (at the training fps) pick its bucket
+    (`bucket_for`); without, every clip is read at the config's one size, a short one looped to length.
+    """
+
+    def __init__(self, cfg: DataConfig) -> None:
         self.cfg, self.folder = cfg, Path(cfg.source)
-        self.num_frames = num_frames or cfg.num_frames
         self.records = read_manifest(self.folder)
         if not self.records:
             raise ValueError(f"{self.folder}: the manifest lists no clips")
+        self.buckets = config_buckets(cfg)
+        self.item_buckets = [self.native_bucket(record) for record in self.records]
+
+    def native_bucket(self, record: Record) -> Bucket:
+        """The bucket `record` trains in (ValueError naming the clip when none fits)."""
+        if not self.cfg.buckets:
+            return self.buckets[0]
+        frames = record.num_frames
+        if frames > 1:  # a video resampled to the training fps keeps at least this many frames
+            frames = max(1, math.floor(frames * self.cfg.fps / record.fps))
+        try:
+            return bucket_for(record.width, record.height, frames, self.buckets)
+        except ValueError as e:
+            raise ValueError(f"{self.folder}: {record.path}: {e}") from None
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def bucket(self, index: int) -> Bucket:
+        return self.item_buckets[index]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
-        record = self.records[index]
+        record, size = self.records[index], self.item_buckets[index]
         clip = read_video(
             resolve(self.folder, record),
             start_frame=0,
-            num_frames=self.num_frames,
+            num_frames=size.num_frames,
             fps=self.cfg.fps,
-            size=(self.cfg.height, self.cfg.width),
+            size=(size.height, size.width),
         ).frames
-        if len(clip) < self.num_frames:  # a short clip is looped rather than dropped
-            clip = np.concatenate([clip] * (self.num_frames // len(clip) + 1))[: self.num_frames]
+        if len(clip) < size.num_frames:  # a short clip is looped rather than dropped
+            clip = np.concatenate([clip] * (size.num_frames // len(clip) + 1))[: size.num_frames]
         texts = {lang: record.captions[lang] for lang in self.cfg.languages if lang in record.captions}
         if not texts:
             texts = record.captions
@@ -115,13 +147,13 @@ def keep_captions(captions: dict[str, list[str]], per_language: int, index: int)
     return kept
 
 
-def make_dataset(cfg: DataConfig, *, num_frames: int | None = None) -> torch.utils.data.Dataset:
+def make_dataset(cfg: DataConfig) -> WorldClips | ManifestClips:
     """The dataset `cfg.source` names: "world", or a folder holding manifest.jsonl."""
     if cfg.source == "world":
-        return WorldClips(cfg, num_frames=num_frames)
+        return WorldClips(cfg)
     if not Path(cfg.source).exists():
         raise ValueError(f"data.source {cfg.source!r}: not 'world' and no such folder")
-    return ManifestClips(cfg, num_frames=num_frames)
+    return ManifestClips(cfg)
 
 
 def batch_indices(seed: int, step: int, batch_size: int, num_items: int) -> list[int]:

@@ -2,9 +2,10 @@
 
 A checkpoint is a folder `OUT/checkpoints/step_NNNNNNN/` holding model.safetensors, ema.safetensors,
 optimizer.safetensors (AdamW moments, flattened) and state.json (step, resolved config, optimizer
-hyper-parameters, RNG state). It is written to a temporary folder and renamed, so a crash never leaves a
-half checkpoint; `latest_checkpoint` finds the newest complete one. Exports (EMA weights + config, what
-`Generator` reads) are separate: tessera.weights.
+hyper-parameters, RNG state, and under "extra" the loop's own JSON state, e.g. the batch sampler's position).
+It is written to a temporary folder and renamed, so a crash never leaves a half checkpoint;
+`latest_checkpoint` finds the newest complete one. Exports (EMA weights + config, what `Generator` reads)
+are separate: tessera.weights.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     config: dict[str, Any],
     keep: int = 2,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write checkpoint `step` atomically and keep only the newest `keep` of them."""
+    """Write checkpoint `step` atomically and keep only the newest `keep` of them. `extra` is JSON-ready
+    state beyond the model's (the DiT loop's sampler position); `load_checkpoint` returns it."""
     root = Path(out) / "checkpoints"
     final = root / f"step_{step:07d}"
     tmp = root / f".tmp_step_{step:07d}"
@@ -65,6 +69,7 @@ def save_checkpoint(
         "config": config,
         "optimizer": opt_meta,
         "torch_rng": torch.get_rng_state().tolist(),
+        "extra": extra or {},
     }
     (tmp / STATE_NAME).write_text(json.dumps(state))
     shutil.rmtree(final, ignore_errors=True)
@@ -83,9 +88,11 @@ def latest_checkpoint(out: str | Path) -> Path | None:
 def load_checkpoint(
     path: str | Path, model: nn.Module, ema: nn.Module, optimizer: torch.optim.Optimizer
 ) -> dict[str, Any]:
-    """Restore model, EMA, optimizer and RNG in place from a checkpoint folder; return its state.json."""
+    """Restore model, EMA, optimizer and RNG in place from a checkpoint folder; return its state.json (with
+    "extra" {} when the checkpoint was written without it)."""
     path = Path(path)
     state = json.loads((path / STATE_NAME).read_text())
+    state.setdefault("extra", {})
     device = next(model.parameters()).device
     model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
     ema.load_state_dict(load_file(str(path / "ema.safetensors"), device=str(device)))

@@ -1,11 +1,13 @@
 """Latents and text embeddings computed once, so DiT training steps run only the DiT.
 
 Layout of a cache folder (all safetensors + JSON):
-    latents.safetensors   "latents" (N, C, T, h, w) float16, normalised VAE means of every clip
+    latents.safetensors   "latents/WxHxF" (N_b, C, T, h, w) float16 per bucket (tessera/data/buckets.py):
+                          normalised VAE means of the clips of that geometry
     text.safetensors      "tokens" (sum of lengths, D) float16, "offsets" (M + 1,) int64: caption j is
                           tokens[offsets[j]:offsets[j+1]]; "null" (S0, D) the null prompt's tokens
-    index.json            per clip: its key and the caption ids it may be trained with; the config it was
-                          built with (a cache built for another VAE, size or encoder is rebuilt, not reused)
+    index.json            per clip: its key, its bucket and row there, and the caption ids it may be trained
+                          with; the format and the config it was built with (a cache of another format, or
+                          built for another VAE, size or encoder, is rebuilt, not misread)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tqdm import tqdm
 from tessera.models.text import TextEmbedding, TextEncoder
 from tessera.models.vae import VideoVAE
 
+CACHE_FORMAT = 2  # 2: latents per bucket; 1 (no "format" in index.json): one latents tensor of one size
+
 
 def build_cache(
     folder: str | Path,
@@ -32,28 +36,43 @@ def build_cache(
     batch_size: int = 8,
     progress: bool = True,
 ) -> Path:
-    """Encode every clip and caption once; a cache with the same fingerprint is reused as it is."""
+    """Encode every clip and caption once; a cache of this format and fingerprint is reused as it is.
+
+    `dataset.bucket(i)` names clip i's geometry; clips of one bucket are encoded together, batch_size at a
+    time, and stored as one tensor.
+    """
     folder = Path(folder)
     index_path = folder / "index.json"
-    if index_path.is_file() and json.loads(index_path.read_text())["fingerprint"] == fingerprint:
-        return folder
+    if index_path.is_file():
+        index = json.loads(index_path.read_text())
+        if index.get("format") == CACHE_FORMAT and index["fingerprint"] == fingerprint:
+            return folder
     folder.mkdir(parents=True, exist_ok=True)
     device = next(vae.parameters()).device
-    latents, clips, texts = [], [], []
-    n = len(dataset)
-    bar = tqdm(range(0, n, batch_size), desc="caching latents", unit="batch", disable=not progress)
+    by_bucket: dict[str, list[int]] = {}
+    for i in range(len(dataset)):
+        by_bucket.setdefault(dataset.bucket(i).name, []).append(i)
+    batches = [
+        (name, members[start : start + batch_size])
+        for name, members in by_bucket.items()
+        for start in range(0, len(members), batch_size)
+    ]
+    latents: dict[str, list[torch.Tensor]] = {name: [] for name in by_bucket}
+    clips: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
+    texts: list[str] = []
     with torch.no_grad():
-        for start in bar:
-            items = [dataset[i] for i in range(start, min(n, start + batch_size))]
+        for name, members in tqdm(batches, desc="caching latents", unit="batch", disable=not progress):
+            items = [dataset[i] for i in members]
             video = torch.stack([it["video"] for it in items]).to(device)  # (B, 3, F, H, W)
-            latents.append(vae.encode_latents(video, chunked=False).half().cpu())  # (B, C, T, h, w)
-            for it in items:
+            rows = sum(len(x) for x in latents[name])
+            latents[name].append(vae.encode_latents(video, chunked=False).half().cpu())  # (B, C, T, h, w)
+            for row, (i, it) in enumerate(zip(members, items, strict=True), rows):
                 ids = []
                 for lang in sorted(it["captions"]):
                     for text in it["captions"][lang]:
                         ids.append(len(texts))
                         texts.append(text)
-                clips.append({"key": it["key"], "captions": ids})
+                clips[i] = {"key": it["key"], "bucket": name, "row": row, "captions": ids}
     tokens, offsets = [], [0]
     for start in tqdm(range(0, len(texts), 64), desc="encoding captions", unit="batch", disable=not progress):
         emb = encoder.encode(texts[start : start + 64])
@@ -61,7 +80,10 @@ def build_cache(
             tokens.append(row[mask].half().cpu())  # (S_j, D)
             offsets.append(offsets[-1] + tokens[-1].shape[0])
     null = encoder.encode([""])
-    save_file({"latents": torch.cat(latents).contiguous()}, str(folder / "latents.safetensors"))
+    save_file(
+        {f"latents/{name}": torch.cat(parts).contiguous() for name, parts in latents.items()},
+        str(folder / "latents.safetensors"),
+    )
     save_file(
         {
             "tokens": torch.cat(tokens).contiguous(),
@@ -71,24 +93,45 @@ def build_cache(
         str(folder / "text.safetensors"),
     )
     index_path.write_text(
-        json.dumps({"fingerprint": fingerprint, "clips": clips, "texts": texts}, ensure_ascii=False)
+        json.dumps(
+            {"format": CACHE_FORMAT, "fingerprint": fingerprint, "clips": clips, "texts": texts},
+            ensure_ascii=False,
+        )
     )
     return folder
 
 
 class LatentCache:
-    """Random access to a cache folder: latents by clip, caption embeddings by id."""
+    """Random access to a cache folder: latents by batch of clips of one bucket, caption embeddings by id."""
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
-        self.latents = load_file(str(folder / "latents.safetensors"))["latents"]  # (N, C, T, h, w)
+        index = json.loads((folder / "index.json").read_text())
+        if index.get("format") != CACHE_FORMAT:
+            raise ValueError(
+                f"{folder}: latent cache format {index.get('format', 1)}, this tessera reads {CACHE_FORMAT}; "
+                "training rebuilds it"
+            )
+        self.clips, self.texts = index["clips"], index["texts"]
+        stored = load_file(str(folder / "latents.safetensors"))
+        # bucket name -> (N_b, C, T, h, w)
+        self.latents = {key.removeprefix("latents/"): value for key, value in stored.items()}
+        self.bucket_names = sorted(self.latents)
+        # Per clip its bucket as an int (the position of its name), for BucketBatchSampler.
+        number = {name: i for i, name in enumerate(self.bucket_names)}
+        self.clip_buckets = [number[clip["bucket"]] for clip in self.clips]
         text = load_file(str(folder / "text.safetensors"))
         self.tokens, self.offsets, self.null = text["tokens"], text["offsets"], text["null"]
-        index = json.loads((folder / "index.json").read_text())
-        self.clips, self.texts = index["clips"], index["texts"]
 
     def __len__(self) -> int:
-        return self.latents.shape[0]
+        return len(self.clips)
+
+    def latent_batch(self, clips: list[int]) -> torch.Tensor:
+        """The latents of `clips`, which must share a bucket (a sampler batch), as one (B, C, T, h, w)."""
+        names = sorted({self.clips[c]["bucket"] for c in clips})
+        if len(names) != 1:
+            raise ValueError(f"clips {clips} lie in buckets {names}; a batch comes from a single bucket")
+        return self.latents[names[0]][[self.clips[c]["row"] for c in clips]]  # (B, C, T, h, w)
 
     def caption_tokens(self, caption_id: int) -> torch.Tensor:
         return self.tokens[self.offsets[caption_id] : self.offsets[caption_id + 1]]  # (S_j, D)

@@ -2,10 +2,14 @@
 
 `main(cfg)` reads top to bottom: load the VAE and text encoder, build (or reuse) the latent cache, build the
 DiT, resume, then loop: batch, loss, backward, clip, step, EMA, log, checkpoint; finally export a model
-folder (EMA DiT + VAE + model.json) that `Generator` loads. Some captions are replaced by the null prompt
-(flow.text_dropout) so classifier-free guidance works at sampling time. With flow.tasks beyond "text", each
-sample draws a conditioning task (conditioning.py): its given latent frames stay clean at time 0 and are left
-out of the loss, exactly as the sampler treats known latents, so one model learns every prompting mode.
+folder (EMA DiT + VAE + model.json) that `Generator` loads. Clips train at their bucket's geometry
+(data.buckets), images (1-frame buckets) beside videos: each batch comes from one bucket, drawn by
+BucketBatchSampler, whose position every checkpoint saves, so a resumed run draws the batches the
+interrupted one would have. Some captions are replaced by the null prompt (flow.text_dropout) so
+classifier-free guidance works at sampling time. With flow.tasks beyond "text", each sample draws a
+conditioning task (conditioning.py): its given latent frames stay clean at time 0 and are left out of the
+loss, exactly as the sampler treats known latents, so one model learns every prompting mode; a 1-frame
+bucket has nothing to give, so images train text to image.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import torch
 
 from tessera.conditioning import check_tasks, task_masks
 from tessera.config import DiTRunConfig, to_dict
-from tessera.data.dataset import batch_indices, make_dataset
+from tessera.data.buckets import BucketBatchSampler, check_buckets, config_buckets
+from tessera.data.dataset import make_dataset
 from tessera.diffusion.flow import TIME_SCALE, flow_loss, interpolate, sample_t
 from tessera.models.dit import DiT, DiTConfig, token_times
 from tessera.models.text import build_text_encoder
@@ -52,9 +57,11 @@ def pick_captions(cache: LatentCache, cfg: DiTRunConfig, step: int, clips: list[
     return chosen
 
 
-def training_loss(model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, device) -> torch.Tensor:
-    clips = batch_indices(cfg.loop.seed, step, cfg.loop.batch_size, len(cache))
-    x0 = cache.latents[clips].float().to(device)  # (B, C, T, h, w)
+def training_loss(
+    model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, clips: list[int], device
+) -> torch.Tensor:
+    """Flow-matching loss of batch `step`: the cached clips `clips` (one bucket), noised at drawn times."""
+    x0 = cache.latent_batch(clips).float().to(device)  # (B, C, T, h, w)
     text = cache.text_batch(pick_captions(cache, cfg, step, clips)).to(device)
     g = torch.Generator().manual_seed(cfg.loop.seed * 1_000_003 + step)
     t = sample_t(
@@ -104,6 +111,14 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
         raise ValueError(
             f"VAE {cfg.vae} has {vae.cfg.z_dim} latent channels, model.in_channels is {cfg.model.in_channels}"
         )
+    _, ph, pw = cfg.model.patch_size
+    sf = vae.cfg.spatial_factor
+    check_buckets(
+        config_buckets(cfg.data),
+        width_multiple=sf * pw,
+        height_multiple=sf * ph,
+        frame_step=vae.cfg.temporal_factor,
+    )
     encoder = build_text_encoder(cfg.text_encoder, device=device)
     if encoder.dim != cfg.model.text_dim:
         raise ValueError(
@@ -114,6 +129,7 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
         out / "cache", make_dataset(cfg.data), vae, encoder, cache_fingerprint(cfg), progress=progress
     )
     cache = LatentCache(folder)
+    sampler = BucketBatchSampler(cache.clip_buckets, cfg.loop.batch_size, cfg.loop.seed)
 
     with torch.device("meta"):
         model = DiT(cfg.model)
@@ -125,13 +141,18 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
     optimizer = build_optimizer(model, cfg.optim)
     start = 0
     if (ckpt := latest_checkpoint(out)) is not None:
-        start = load_checkpoint(ckpt, model, ema, optimizer)["step"]
+        state = load_checkpoint(ckpt, model, ema, optimizer)
+        start = state["step"]
+        if "sampler" not in state["extra"]:  # resuming would silently draw other batches than it would have
+            raise ValueError(f"{ckpt} holds no batch sampler position (written before bucket batches)")
+        sampler.load_state_dict(state["extra"]["sampler"])
+    batches = iter(sampler)
     log = RunLog(out)
 
     bar = step_bar("train-dit", start, cfg.loop, progress)
     tic = time.perf_counter()
     for step in bar:
-        loss = training_loss(model, cache, cfg, step, device)
+        loss = training_loss(model, cache, cfg, step, next(batches), device)
         grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
         if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
             metrics = {
@@ -143,7 +164,8 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
             log.scalars(step, metrics)
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
         if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
-            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg))
+            extra = {"sampler": sampler.state_dict()}
+            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg), extra=extra)
 
     log.plot()
     log.close()
@@ -151,7 +173,9 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
 
 
 def export_model(folder: Path, dit: DiT, vae, cfg: DiTRunConfig, card: dict | None = None) -> Path:
-    """A model folder for `Generator`: EMA DiT + VAE in float16, and the defaults it was trained with."""
+    """A model folder for `Generator`: EMA DiT + VAE in float16, and the defaults it was trained with; the
+    limits leave room beyond the largest bucket."""
+    buckets = config_buckets(cfg.data)
     spec = {
         "text_encoder": cfg.text_encoder,
         "sample": to_dict(cfg.sample),
@@ -162,8 +186,8 @@ def export_model(folder: Path, dit: DiT, vae, cfg: DiTRunConfig, card: dict | No
             "fps": cfg.data.fps,
         },
         "limits": {
-            "max_frames": 4 * cfg.data.num_frames,
-            "max_side": 2 * max(cfg.data.height, cfg.data.width),
+            "max_frames": 4 * max(b.num_frames for b in buckets),
+            "max_side": 2 * max(max(b.height, b.width) for b in buckets),
         },
         "card": {"steps": cfg.loop.steps, "batch_size": cfg.loop.batch_size, **(card or {})},
     }

@@ -59,17 +59,7 @@ def load_batch(cfg: VAERunConfig, dataset, step: int, images: bool) -> torch.Ten
 @torch.no_grad()
 def evaluate(model: VideoVAE, data: DataConfig, num_clips: int, device: torch.device) -> dict[str, float]:
     """PSNR/SSIM of full-size held-out clips (held-out attribute combinations, unseen seeds)."""
-    heldout = WorldClips(
-        DataConfig(
-            **{
-                **to_dict(data),
-                "seed": EVAL_SEED,
-                "num_scenes": num_clips,
-                "languages": tuple(data.languages),
-            }
-        ),
-        split="heldout",
-    )
+    heldout = WorldClips(dataclasses.replace(data, seed=EVAL_SEED, num_scenes=num_clips), split="heldout")
     model.eval()
     scores = {"psnr": [], "ssim": []}
     for i in range(num_clips):
@@ -99,6 +89,11 @@ def latent_statistics(model: VideoVAE, dataset, num_clips: int, device: torch.de
 
 def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> Path:
     """Train (resuming from OUT/checkpoints if present), evaluate, export; return the export folder."""
+    if cfg.data.buckets:  # the VAE is convolutional: one size (and its crops) teaches it every size
+        raise ValueError(
+            f"data.buckets={','.join(cfg.data.buckets)}: buckets are for train-dit; train-vae trains at "
+            "data.width x data.height x data.num_frames (with data.crop crops and data.image_fraction images)"
+        )
     out = Path(cfg.loop.out)
     device = resolve_device(cfg.loop.device)
     torch.manual_seed(cfg.loop.seed)
