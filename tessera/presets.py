@@ -105,7 +105,15 @@ def dit_world() -> DiTRunConfig:
     return DiTRunConfig(
         model=DIT_SIZES["world"],
         vae="runs/vae-world/export",
-        data=DataConfig(height=128, width=128, num_frames=17, num_scenes=20000),
+        # Native sizes, as Sora trains: square, 16:9 and 9:16 videos and square images (world scenes are
+        # drawn per bucket). The CPU run keeps one bucket: it has too few steps to spread over four.
+        data=DataConfig(
+            height=128,
+            width=128,
+            num_frames=17,
+            num_scenes=20000,
+            buckets=("128x128x17", "176x96x17", "96x176x17", "128x128x1"),
+        ),
         optim=OptimConfig(lr=3e-4, weight_decay=0.01, warmup_steps=500, decay_to=0.1),
         loop=LoopConfig(
             steps=40000, batch_size=64, ema_decay=0.9995, checkpoint_every=2000, out="runs/dit-world"
