@@ -1,6 +1,6 @@
 """Measure every prompting mode (tessera/modes.py) on a model and world clips: preservation and seams.
 
-    python benchmarks/modes.py [--model DIR] [--num 8] [--steps 20] [--sheet docs/modes.png]
+    python benchmarks/modes.py [--model DIR] [--num 8] [--steps 20] [--sheet docs/modes.jpg]
 
 For N held-out world scenes it reports, as means over scenes:
 - i2v: PSNR of output frame 0 to the input image (the latent is kept; this is the VAE round trip);
@@ -34,7 +34,7 @@ from tessera.data.dataset import to_frames, to_video_tensor
 from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import COLOURS, Scene, sample_scene
-from tessera.eval.contact_sheet import contact_sheet, save_image
+from tessera.eval.contact_sheet import contact_sheet
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
@@ -75,7 +75,11 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--num", type=int, default=8)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--sheet", default=None, help="PNG: every mode's output on the first scene, one row each")
+    ap.add_argument(
+        "--sheet",
+        default=None,
+        help="image file (.jpg, .png): every mode's output on the first scene, one row each",
+    )
     args = ap.parse_args()
     gen = Generator(args.model)
     r0 = gen.resolve(GenerationRequest("x"))
@@ -157,7 +161,9 @@ def main() -> None:
     )
     if args.sheet:
         labels, videos = zip(*sheet, strict=True)
-        print(f"wrote {save_image(contact_sheet(list(videos), list(labels), num_columns=8), args.sheet)}")
+        # The format follows the suffix: docs/modes.jpg keeps the README's picture small.
+        contact_sheet(list(videos), list(labels), num_columns=8).save(args.sheet, quality=85)
+        print(f"wrote {args.sheet}")
     print("| measure | mean | min | max |\n| --- | --- | --- | --- |")
     for name, values in rows.items():
         v = np.asarray(values)

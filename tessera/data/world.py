@@ -410,8 +410,12 @@ def _plant_held_out(rng: random.Random, scene: Scene) -> Scene | None:
     i = rng.randrange(len(scene.objects))
     obj = scene.objects[i]
     used = {o.colour for j, o in enumerate(scene.objects) if j != i}
-    options = [dataclasses.replace(obj, colour=c, shape=s) for c, s in HELD_OUT_COLOUR_SHAPE if c not in used]
-    options += [dataclasses.replace(obj, shape=s) for s, m in HELD_OUT_SHAPE_MOTION if m == obj.motion]
+    # Sorted: a frozenset of strings iterates in an order that changes with every process (hash seeds), and
+    # the choice below must pick the same scene for the same seed everywhere.
+    pairs = sorted(HELD_OUT_COLOUR_SHAPE)
+    options = [dataclasses.replace(obj, colour=c, shape=s) for c, s in pairs if c not in used]
+    motions = sorted(HELD_OUT_SHAPE_MOTION)
+    options += [dataclasses.replace(obj, shape=s) for s, m in motions if m == obj.motion]
     if not options:
         return None
     objects = list(scene.objects)
