@@ -233,3 +233,28 @@ def test_an_old_cache_is_refused_and_bad_buckets_stop_training(vae_run, tmp_path
         train_dit.main(load_config("dit-tiny", overrides), progress=False)
     with pytest.raises(ValueError, match="buckets are for train-dit"):
         train_vae.main(load_config("vae-tiny", [f"loop.out={tmp_path / 'vae'}", "data.buckets=32x32x5"]))
+
+
+def test_cache_rendered_in_worker_processes_is_the_same(vae_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from tessera.data.dataset import make_dataset
+    from tessera.models.text import build_text_encoder
+    from tessera.train.latent_cache import build_cache
+
+    overrides = [f"vae={vae_run[1]}", "data.num_scenes=6", "data.buckets=32x32x5,48x32x5"]
+    cfg = load_config("dit-tiny", overrides)
+    vae, encoder = load_vae_dir(vae_run[1]), build_text_encoder(cfg.text_encoder)
+    serial = build_cache(
+        tmp_path / "a", make_dataset(cfg.data), vae, encoder, {}, batch_size=2, progress=False
+    )
+    pooled = build_cache(
+        tmp_path / "b", make_dataset(cfg.data), vae, encoder, {}, batch_size=2, workers=2, progress=False
+    )
+    for name in ("latents.safetensors", "text.safetensors"):
+        a, b = load_file(str(serial / name)), load_file(str(pooled / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((serial / "index.json").read_text()) == json.loads((pooled / "index.json").read_text())
+    # how many processes render changes nothing in the cache, so it keeps the cache's fingerprint
+    fingerprint = train_dit.cache_fingerprint
+    assert fingerprint(cfg) == fingerprint(load_config("dit-tiny", [*overrides, "data.num_workers=4"]))

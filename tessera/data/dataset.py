@@ -24,7 +24,6 @@ from tessera.data.buckets import Bucket, bucket_for, config_buckets
 from tessera.data.captions import captions as world_captions
 from tessera.data.manifest import Record, read_manifest, resolve
 from tessera.data.render import render
-from tessera.data.video_io import read_video
 from tessera.data.world import sample_scene
 
 
@@ -119,6 +118,8 @@ class ManifestClips(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record, size = self.records[index], self.item_buckets[index]
+        from tessera.data.video_io import read_video  # PyAV loads only where real files are read
+
         clip = read_video(
             resolve(self.folder, record),
             start_frame=0,

@@ -34,12 +34,13 @@ def build_cache(
     fingerprint: dict[str, Any],
     *,
     batch_size: int = 8,
+    workers: int = 0,
     progress: bool = True,
 ) -> Path:
     """Encode every clip and caption once; a cache of this format and fingerprint is reused as it is.
 
     `dataset.bucket(i)` names clip i's geometry; clips of one bucket are encoded together, batch_size at a
-    time, and stored as one tensor.
+    time, and stored as one tensor. `workers` > 0 renders / decodes clips in that many processes.
     """
     folder = Path(folder)
     index_path = folder / "index.json"
@@ -57,12 +58,15 @@ def build_cache(
         for name, members in by_bucket.items()
         for start in range(0, len(members), batch_size)
     ]
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=[members for _, members in batches], collate_fn=list, num_workers=workers
+    )  # yields the items of each batch, in order
     latents: dict[str, list[torch.Tensor]] = {name: [] for name in by_bucket}
     clips: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
     texts: list[str] = []
     with torch.no_grad():
-        for name, members in tqdm(batches, desc="caching latents", unit="batch", disable=not progress):
-            items = [dataset[i] for i in members]
+        bar = tqdm(batches, desc="caching latents", unit="batch", disable=not progress)
+        for (name, members), items in zip(bar, loader, strict=True):
             video = torch.stack([it["video"] for it in items]).to(device)  # (B, 3, F, H, W)
             rows = sum(len(x) for x in latents[name])
             latents[name].append(vae.encode_latents(video, chunked=False).half().cpu())  # (B, C, T, h, w)
