@@ -62,7 +62,7 @@ def training_loss(
     model: DiT, cache: LatentCache, cfg: DiTRunConfig, step: int, clips: list[int], device
 ) -> torch.Tensor:
     """Flow-matching loss of batch `step`: the cached clips `clips` (one bucket), noised at drawn times."""
-    x0 = cache.latent_batch(clips).float().to(device)  # (B, C, T, h, w)
+    x0 = cache.latent_batch(clips).to(device).float()  # (B, C, T, h, w); half the bytes cross to a GPU
     text = cache.text_batch(pick_captions(cache, cfg, step, clips)).to(device)
     g = torch.Generator().manual_seed(cfg.loop.seed * 1_000_003 + step)
     t = sample_t(
