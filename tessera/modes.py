@@ -14,6 +14,8 @@ regenerated there and pasted back). At least one latent of every window is free.
     backward  window = [ new | head of the video (c) ]             output = new + video
     connect   window = [ tail of A | transition | head of B ]      output = A + transition + B
     loop      connect(V, V) for a generated V                      output = V + transition (plays on into V)
+    edit      [ V, noised to the strength ] (longer V: windows      output = V redone
+              [ tail of the output so far (c) | V's next frames, noised ])
     long      forward extensions until the length is reached       memory: one window at a time
     story     long, with each window under the prompt of its shot   shots cut at their lengths
 
@@ -142,15 +144,43 @@ def edit(
     gen: Generator, request: GenerationRequest, video: np.ndarray, strength: float, *, progress: bool = False
 ) -> GeneratedVideo:
     """`video` redone to follow the prompt, keeping its layout and motion (SDEdit): `strength` in (0, 1)
-    is how much of it is kept (higher keeps more). The output has the video's length, trimmed to tf*k + 1."""
+    is how much of it is kept (higher keeps more). The output has the video's length, trimmed to tf*k + 1.
+
+    A video longer than the model takes (limits.max_frames) is edited window by window: each window after
+    the first starts with the tail of the output so far, kept exactly, so the edit carries on across
+    windows; the rest of the window is the video's next frames, noised to `strength`. Memory is one
+    window's."""
     if not 0 < strength < 1:
         raise ValueError(f"edit strength must be in (0, 1): 1 would keep the video unchanged, got {strength}")
     tf = gen.vae.cfg.temporal_factor
     length = (len(video) - 1) // tf * tf + 1 if len(video) else 0
-    r = gen.resolve(replace(request, num_frames=length or None))
-    video = _check_video("the video to edit", video, r)
-    frames = _generate(gen, r, [Condition(video[:length], frame=0, strength=strength)], progress)
-    return _result(gen, r, frames, [], mode="edit", strength=strength)
+    if length <= gen.spec["limits"]["max_frames"]:
+        r = gen.resolve(replace(request, num_frames=length or None))
+        video = _check_video("the video to edit", video, r)
+        frames = _generate(gen, r, [Condition(video[:length], frame=0, strength=strength)], progress)
+        return _result(gen, r, frames, [], mode="edit", strength=strength)
+    r, k, tf = _window(gen, replace(request, num_frames=None))
+    video = _check_video("the video to edit", video, r)[:length]
+    c = tf * context_latents(r.num_frames, tf, min(k - 1, max(1, k // 2))) + 1  # as extend() takes
+    frames = np.zeros_like(video)
+    start, windows = 0, 0  # the window covers output frames start .. start + size
+    bar = tqdm(total=length, desc="edit", unit="frame", disable=not progress)
+    while True:
+        size = min(r.num_frames, length - start)  # tf*j + 1: start and length - 1 are multiples of tf
+        step = replace(r, num_frames=size, seed=r.seed + windows)
+        conditions = [Condition(video[start : start + size], frame=0, strength=strength)]
+        if windows:  # later items win: the kept tail overrides the noised video on its latents
+            conditions.append(Condition(frames[start : start + c], frame=0))
+        new = _generate(gen, step, conditions, progress=False)
+        done = c if windows else 0  # the tail is pasted back as it was
+        frames[start + done : start + size] = new[done:]
+        bar.update(size - done)
+        windows += 1
+        if start + size == length:
+            break
+        start += size - c
+    bar.close()
+    return _result(gen, r, frames, [], mode="edit", strength=strength, windows=windows, context_frames=c)
 
 
 def long_video(

@@ -109,6 +109,20 @@ def test_edit_keeps_the_layout_more_the_higher_the_strength(gen, clips):
         modes.edit(gen, REQUEST, clip, 1.0)
 
 
+def test_an_edit_longer_than_the_model_takes_goes_window_by_window(gen, monkeypatch):
+    clip = render(sample_scene(7, height=128, width=128, num_frames=34)).video  # trimmed to 33 = 4*8 + 1
+    monkeypatch.setitem(gen.spec["limits"], "max_frames", 20)  # so 33 frames need windows of 17
+    light, heavy = (modes.edit(gen, REQUEST, clip, s) for s in (0.8, 0.3))
+    assert light.frames.shape == (33, *clip.shape[1:]) and light.info["windows"] == 3
+    assert light.info["context_frames"] == 9  # windows at frames 0, 8 and 16, each after the first kept 9
+    # The first window is the plain edit of the first 17 frames; the later ones edit the video's own frames
+    # (a light edit stays nearer to them than a heavy one) rather than inventing new ones.
+    assert np.array_equal(light.frames[:17], modes.edit(gen, REQUEST, clip[:17], 0.8).frames)
+    assert _mad(light.frames[17:], clip[17:33]) < _mad(heavy.frames[17:], clip[17:33])
+    # ... at their own times: the last window's new frames are nearer the video there than 16 frames before
+    assert _mad(light.frames[25:], clip[25:33]) < _mad(light.frames[25:], clip[9:17])
+
+
 def test_long_video_is_built_window_by_window(gen):
     out = modes.long_video(gen, REQUEST, 40)
     assert out.frames.shape == (40, 128, 128, 3) and out.info["windows"] == 4
