@@ -258,3 +258,16 @@ def test_cache_rendered_in_worker_processes_is_the_same(vae_run, tmp_path):
     # how many processes render changes nothing in the cache, so it keeps the cache's fingerprint
     fingerprint = train_dit.cache_fingerprint
     assert fingerprint(cfg) == fingerprint(load_config("dit-tiny", [*overrides, "data.num_workers=4"]))
+
+
+def test_ema_moves_each_parameter_towards_the_model():
+    from torch import nn
+
+    from tessera.train.optim import ema_update
+
+    torch.manual_seed(0)
+    ema, model = nn.Linear(3, 2), nn.Linear(3, 2)
+    pairs = zip(ema.parameters(), model.parameters(), strict=True)
+    expected = [0.9 * e.detach() + 0.1 * p.detach() for e, p in pairs]
+    ema_update(ema, model, 0.9)
+    assert all(torch.allclose(e, x) for e, x in zip(ema.parameters(), expected, strict=True))
