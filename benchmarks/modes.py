@@ -9,11 +9,16 @@ For N held-out world scenes it reports, as means over scenes:
   the footage's own median and largest frame-to-frame change, and the VAE round trip's difference to the
   footage (a continuation decoded from kept latents differs from the pasted originals by about this much);
 - edit at strengths 0.4 / 0.6 / 0.8: mean absolute difference to the input video, against a plain generation;
+  a clip longer than the model takes, edited window by window: its difference to the input, and the jump
+  where each window's new frames meet the kept tail of the one before, against its median jump;
 - long video: the frame difference at the first window join, against its median frame difference;
 - adherence (the scorer's total, prompt mode, tessera/eval/scorer.py) of: a plain generation (the baseline),
   image to video, the forward extension (the whole output against the prompt at its length), each window of
   the long video (quality over time), edits towards a prompt that recolours one object (the new attribute),
-  and each shot of a two-shot storyboard (the same scene at two detail levels), with the jump at its cut.
+  and each shot of a two-shot storyboard (the same scene at two detail levels), with the jump at its cut;
+- object looks over time (tessera/eval/drift.py): for the objects seen in the first long-video window or
+  storyboard shot, their presence, size ratio and RGB distance in the later ones; the baseline is world
+  footage of the same length (its objects keep their colour, but move, grow, shrink or leave the frame).
 Device is printed. `--sheet` saves a contact sheet of every mode's output on the first scene (the README's).
 """
 
@@ -35,6 +40,7 @@ from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import COLOURS, Scene, sample_scene
 from tessera.eval.contact_sheet import contact_sheet
+from tessera.eval.drift import drift, object_looks
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
@@ -91,6 +97,13 @@ def main() -> None:
     def add(name: str, value: float) -> None:
         rows.setdefault(name, []).append(value)
 
+    def add_drift(name: str, looks) -> None:  # objects of the first part, as seen in the later ones
+        d = drift(looks)
+        add(f"{name}: objects of the first part", d.get("objects", 0.0))
+        for key in ("presence", "size_ratio", "rgb_distance"):
+            if not np.isnan(d.get(key, float("nan"))):
+                add(f"{name}: {key}", d[key])
+
     def show(label: str, frames: np.ndarray) -> None:
         if i == 0:  # only the first scene goes on the sheet
             sheet.append((label, frames))
@@ -140,20 +153,37 @@ def main() -> None:
             add(f"adherence: edit {s} to the edit prompt", adherence(ed.frames, new_prompt))
             if s == 0.6:
                 show(f"--edit footage --strength 0.6: {new_prompt}", ed.frames)
+        too_long = gen.spec["limits"]["max_frames"] + 5  # more than one window takes: edited in windows
+        long_clip = render(sample_scene(3_000_000 + i, **{**size, "num_frames": too_long})).video
+        long_edit = modes.edit(gen, replace(r, prompt=new_prompt), long_clip, 0.6)
+        edited = long_edit.frames.astype(float)
+        c = long_edit.info["context_frames"]  # window w >= 1 starts at w * (n - c); its new frames after c
+        joins = range(r0.num_frames, len(edited), r0.num_frames - c)
+        add(f"edit 0.6 of {len(edited)} frames: windows", long_edit.info["windows"])
+        add("edit 0.6 windowed: MAD to input", float(np.abs(edited - long_clip[: len(edited)]).mean()))
+        add(
+            "edit 0.6 windowed: mean jump at window joins",
+            float(np.mean([seam_jump(edited, j) for j in joins])),
+        )
+        add("edit 0.6 windowed: median jump", float(np.median(modes.frame_jumps(edited))))
         n = r0.num_frames
         long = modes.long_video(gen, r, 3 * n)
         add("long video jump at the first join", seam_jump(long.frames, n))
         add("long video median jump", float(np.median(modes.frame_jumps(long.frames))))
         show(f"--duration {3 * n / fps:g}: three windows", long.frames)
-        for w in range(3):
-            add(
-                f"adherence: long video window {w + 1}", adherence(long.frames[w * n : (w + 1) * n], r.prompt)
-            )
+        windows = [(w * n, (w + 1) * n) for w in range(3)]
+        for w, (a, b) in enumerate(windows):
+            add(f"adherence: long video window {w + 1}", adherence(long.frames[a:b], r.prompt))
+        add_drift("long video windows 2-3 vs 1", object_looks(long.frames, windows))
+        add_drift("footage windows 2-3 vs 1 (the baseline)", object_looks(long_clip, windows))
         shots = [modes.Shot(r.prompt, n), modes.Shot(caption(scene, detail="detailed", seed=i), n)]
         story = modes.storyboard(gen, r, shots)
         for k, (a, b, prompt) in enumerate(story.info["shots"]):
             add(f"adherence: storyboard shot {k + 1}", adherence(story.frames[a:b], prompt))
         add("storyboard jump at the cut", seam_jump(story.frames, n))
+        add_drift(
+            "storyboard shot 2 vs 1", object_looks(story.frames, [(a, b) for a, b, _ in story.info["shots"]])
+        )
         show("--storyboard: two shots (short, then detailed caption)", story.frames)
     print(
         f"device: {device_name(gen.device)}; model: {gen.model_dir}; scenes: {args.num}; "
