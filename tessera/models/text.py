@@ -18,6 +18,7 @@ Shape letters: B batch, S text tokens, D width.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from dataclasses import dataclass
@@ -90,6 +91,21 @@ def _pack(rows: list[Tensor]) -> TextEmbedding:
     return TextEmbedding(tokens, mask)
 
 
+@contextlib.contextmanager
+def _quiet_loading():
+    """No "Loading weights" bar from transformers while a local encoder loads (it takes well under a second
+    and would sit above every `tessera generate`'s own progress); the setting is restored after."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
+
+
 def _check_prompts(prompts: list[str]) -> list[str]:
     # A bare string is a list of characters to Python; encoding it letter by letter is never what was meant.
     if isinstance(prompts, str) or not isinstance(prompts, list | tuple):
@@ -140,7 +156,8 @@ class MiniLMEncoder:
                 f"reinstall the package ({_NOTHING_DOWNLOADED})"
             )
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=dtype)
+        with _quiet_loading():
+            model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True, dtype=dtype)
         self._model = model.to(device).eval().requires_grad_(False)
         limit = self._model.config.max_position_embeddings
         if not 2 <= max_length <= limit:
@@ -333,9 +350,10 @@ class UMT5Encoder:
         from transformers import AutoTokenizer, UMT5EncoderModel
 
         self._tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
-        model = UMT5EncoderModel.from_pretrained(
-            model_dir, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
+        with _quiet_loading():
+            model = UMT5EncoderModel.from_pretrained(
+                model_dir, local_files_only=True, use_safetensors=True, dtype=dtype
+            )
         self._model = model.to(device).eval().requires_grad_(False)
         self.max_length = max_length
         self.pad_to_max_length = pad_to_max_length
