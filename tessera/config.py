@@ -84,6 +84,9 @@ class FlowConfig:
     # Conditioning tasks drawn per sample (tessera/conditioning.py TASKS) and their weights.
     tasks: tuple[str, ...] = ("text",)
     task_weights: tuple[float, ...] = (1.0,)
+    # Loss weight of a latent: 1 + object_weight * the share of its pixels that show an object (world data
+    # has object masks; other data weighs 1). Objects are a few percent of a world scene's latents.
+    object_weight: float = 0.0
 
 
 @dataclass(frozen=True)

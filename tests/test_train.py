@@ -226,7 +226,7 @@ def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(vae_run, tmp_
 
 def test_an_old_cache_is_refused_and_bad_buckets_stop_training(vae_run, tmp_path):
     (tmp_path / "index.json").write_text(json.dumps({"fingerprint": {}, "clips": [], "texts": []}))
-    with pytest.raises(ValueError, match="latent cache format 1, this tessera reads 2"):
+    with pytest.raises(ValueError, match="latent cache format 1, this tessera reads 3"):
         LatentCache(tmp_path)
     overrides = [f"vae={vae_run[1]}", f"loop.out={tmp_path / 'run'}", "data.buckets=40x32x5,32x32x3"]
     with pytest.raises(ValueError, match=r"buckets 40x32x5, 32x32x3 do not fit.*multiple of 16"):
@@ -271,3 +271,37 @@ def test_ema_moves_each_parameter_towards_the_model():
     expected = [0.9 * e.detach() + 0.1 * p.detach() for e, p in pairs]
     ema_update(ema, model, 0.9)
     assert all(torch.allclose(e, x) for e, x in zip(ema.parameters(), expected, strict=True))
+
+
+def test_latent_coverage_averages_the_pixels_each_latent_codes():
+    from tessera.train.latent_cache import latent_coverage
+
+    cover = torch.zeros(1, 5, 8, 8)  # frames 0..4 -> latents 0 (frame 0) and 1 (frames 1..4)
+    cover[0, 0, :4, :4] = 1  # frame 0, the top-left latent cell whole
+    cover[0, 1:3, 4:, 4:] = 1  # frames 1 and 2 of 4, the bottom-right cell
+    cover[0, 1:, :2, 4:] = 1  # frames 1..4, half of the top-right cell
+    got = latent_coverage(cover, spatial_factor=4, temporal_factor=4)  # (1, 1, 2, 2, 2)
+    assert got.shape == (1, 1, 2, 2, 2)
+    assert got[0, 0, 0].tolist() == [[1, 0], [0, 0]]
+    assert got[0, 0, 1].tolist() == [[0, 0.5], [0, 0.5]]
+
+
+def test_object_weight_counts_the_objects_latents_more(dit_run):
+    cfg = load_config("dit-tiny", ["flow.object_weight=4", "flow.tasks=text,prefix", "flow.task_weights=1,1"])
+    cache = LatentCache(dit_run[0] / "cache")
+    bucket = cache.bucket_names[0]
+    objects, latents = cache.objects[bucket], cache.latents[bucket]
+    assert objects.shape == (latents.shape[0], 1, *latents.shape[2:])  # world clips have object masks
+    assert 0 < objects.float().mean() < 0.5 and objects.min() >= 0 and objects.max() <= 1
+    torch.manual_seed(0)
+    model = load_model_dir(dit_run[1])[0]
+    clips = [0, 1, 2, 3]
+
+    def loss(c):
+        with torch.no_grad():
+            return train_dit.training_loss(model, cache, c, 7, clips, torch.device("cpu")).item()
+
+    plain = load_config("dit-tiny", ["flow.tasks=text,prefix", "flow.task_weights=1,1"])
+    assert loss(cfg) != pytest.approx(loss(plain), rel=1e-4)
+    cache.objects[bucket] = torch.zeros_like(objects)  # no object pixels: every latent weighs 1 again
+    assert loss(cfg) == pytest.approx(loss(plain), rel=1e-6)

@@ -71,8 +71,11 @@ class WorldClips(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         scene = self.scene(index)
         texts = world_captions(scene, seed=self.cfg.seed + index)
+        drawn = render(scene, masks=True)
         return {
-            "video": to_video_tensor(render(scene).video),
+            "video": to_video_tensor(drawn.video),
+            # (F, H, W) share of each pixel that shows an object (for an object-weighted loss)
+            "objects": torch.from_numpy(drawn.visible.sum(0).clip(0, 1)),
             "captions": keep_captions(
                 {lang: list(texts[lang].values()) for lang in self.cfg.languages},
                 self.cfg.captions_per_language,

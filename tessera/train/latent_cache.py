@@ -2,7 +2,9 @@
 
 Layout of a cache folder (all safetensors + JSON):
     latents.safetensors   "latents/WxHxF" (N_b, C, T, h, w) float16 per bucket (tessera/data/buckets.py):
-                          normalised VAE means of the clips of that geometry
+                          normalised VAE means of the clips of that geometry; "objects/WxHxF" (N_b, 1, T, h,
+                          w) the share of each latent's pixels that show an object, where the data has
+                          object masks (the world does)
     text.safetensors      "tokens" (sum of lengths, D) float16, "offsets" (M + 1,) int64: caption j is
                           tokens[offsets[j]:offsets[j+1]]; "null" (S0, D) the null prompt's tokens
     index.json            per clip: its key, its bucket and row there, and the caption ids it may be trained
@@ -23,7 +25,7 @@ from tqdm import tqdm
 from tessera.models.text import TextEmbedding, TextEncoder
 from tessera.models.vae import VideoVAE
 
-CACHE_FORMAT = 2  # 2: latents per bucket; 1 (no "format" in index.json): one latents tensor of one size
+CACHE_FORMAT = 3  # 3: with object coverage; 2: latents per bucket; 1 (no "format"): one latents tensor
 
 
 def build_cache(
@@ -62,6 +64,7 @@ def build_cache(
         dataset, batch_sampler=[members for _, members in batches], collate_fn=list, num_workers=workers
     )  # yields the items of each batch, in order
     latents: dict[str, list[torch.Tensor]] = {name: [] for name in by_bucket}
+    objects: dict[str, list[torch.Tensor]] = {name: [] for name in by_bucket}
     clips: list[dict[str, Any]] = [{} for _ in range(len(dataset))]
     texts: list[str] = []
     with torch.no_grad():
@@ -70,6 +73,9 @@ def build_cache(
             video = torch.stack([it["video"] for it in items]).to(device)  # (B, 3, F, H, W)
             rows = sum(len(x) for x in latents[name])
             latents[name].append(vae.encode_latents(video, chunked=False).half().cpu())  # (B, C, T, h, w)
+            if all("objects" in it for it in items):
+                cover = torch.stack([it["objects"] for it in items])  # (B, F, H, W)
+                objects[name].append(latent_coverage(cover, vae.cfg.spatial_factor, vae.cfg.temporal_factor))
             for row, (i, it) in enumerate(zip(members, items, strict=True), rows):
                 ids = []
                 for lang in sorted(it["captions"]):
@@ -84,10 +90,10 @@ def build_cache(
             tokens.append(row[mask].half().cpu())  # (S_j, D)
             offsets.append(offsets[-1] + tokens[-1].shape[0])
     null = encoder.encode([""])
-    save_file(
-        {f"latents/{name}": torch.cat(parts).contiguous() for name, parts in latents.items()},
-        str(folder / "latents.safetensors"),
-    )
+    stored = {f"latents/{name}": torch.cat(parts).contiguous() for name, parts in latents.items()}
+    if all(len(objects[name]) == len(latents[name]) for name in latents):  # every clip has object masks
+        stored.update({f"objects/{name}": torch.cat(parts).contiguous() for name, parts in objects.items()})
+    save_file(stored, str(folder / "latents.safetensors"))
     save_file(
         {
             "tokens": torch.cat(tokens).contiguous(),
@@ -105,6 +111,18 @@ def build_cache(
     return folder
 
 
+def latent_coverage(cover: torch.Tensor, spatial_factor: int, temporal_factor: int) -> torch.Tensor:
+    """Pixel coverage (B, F, H, W) in [0, 1] -> (B, 1, T, h, w) float16 on the latent grid: the mean over the
+    pixels each latent codes (latent 0 <- frame 0, latent j <- frames tf*(j-1)+1 .. tf*j, sf x sf pixels)."""
+    b, f, h, w = cover.shape
+    tf, sf = temporal_factor, spatial_factor
+    first = cover[:, :1]  # (B, 1, H, W)
+    rest = cover[:, 1:].reshape(b, (f - 1) // tf, tf, h, w).mean(2)  # (B, T - 1, H, W)
+    frames = torch.cat([first, rest], 1).float()  # (B, T, H, W)
+    pooled = torch.nn.functional.avg_pool2d(frames, sf)  # (B, T, h, w)
+    return pooled[:, None].half()
+
+
 class LatentCache:
     """Random access to a cache folder: latents by batch of clips of one bucket, caption embeddings by id."""
 
@@ -118,8 +136,9 @@ class LatentCache:
             )
         self.clips, self.texts = index["clips"], index["texts"]
         stored = load_file(str(folder / "latents.safetensors"))
-        # bucket name -> (N_b, C, T, h, w)
-        self.latents = {key.removeprefix("latents/"): value for key, value in stored.items()}
+        # bucket name -> (N_b, C, T, h, w), and (N_b, 1, T, h, w) object coverage where the data had masks
+        self.latents = {k.removeprefix("latents/"): v for k, v in stored.items() if k.startswith("latents/")}
+        self.objects = {k.removeprefix("objects/"): v for k, v in stored.items() if k.startswith("objects/")}
         self.bucket_names = sorted(self.latents)
         # Per clip its bucket as an int (the position of its name), for BucketBatchSampler.
         number = {name: i for i, name in enumerate(self.bucket_names)}
@@ -136,6 +155,13 @@ class LatentCache:
         if len(names) != 1:
             raise ValueError(f"clips {clips} lie in buckets {names}; a batch comes from a single bucket")
         return self.latents[names[0]][[self.clips[c]["row"] for c in clips]]  # (B, C, T, h, w)
+
+    def object_batch(self, clips: list[int]) -> torch.Tensor | None:
+        """(B, 1, T, h, w) object coverage of `clips` (one bucket), or None where the cache has none."""
+        name = self.clips[clips[0]]["bucket"]
+        if name not in self.objects:
+            return None
+        return self.objects[name][[self.clips[c]["row"] for c in clips]]
 
     def caption_tokens(self, caption_id: int) -> torch.Tensor:
         return self.tokens[self.offsets[caption_id] : self.offsets[caption_id + 1]]  # (S_j, D)

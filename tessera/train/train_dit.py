@@ -78,16 +78,19 @@ def training_loss(
     noise = torch.randn(x0.shape, generator=noise_gen, device=device)  # (B, C, T, h, w)
     rng = np.random.default_rng([cfg.loop.seed, step, 3])
     given = task_masks(cfg.flow.tasks, cfg.flow.task_weights, x0.shape[0], x0.shape[2], rng).to(device)
+    weight = None  # (B, 1, T, h, w) or (B, 1, T, 1, 1): how much each latent counts in the loss
+    if cfg.flow.object_weight and (objects := cache.object_batch(clips)) is not None:
+        weight = 1 + cfg.flow.object_weight * objects.to(device).float()
     if given.any():  # given latents sit at time 0 (clean) and are not predicted, as at sampling time
         t_field = (t.view(-1, 1, 1, 1, 1) * (1 - given)).expand(-1, 1, *x0.shape[2:])  # (B, 1, T, h, w)
         x_t = interpolate(x0, noise, t_field)
         with autocast(cfg.loop, device):
             v = model(x_t, token_times(t_field, model.cfg.patch_size) * TIME_SCALE, text.tokens, text.mask)
-        return flow_loss(v.float(), x0, noise, weight=1 - given)
+        return flow_loss(v.float(), x0, noise, weight=(1 - given) * (1 if weight is None else weight))
     x_t = interpolate(x0, noise, t)
     with autocast(cfg.loop, device):
         v = model(x_t, t * TIME_SCALE, text.tokens, text.mask)
-    return flow_loss(v.float(), x0, noise)
+    return flow_loss(v.float(), x0, noise, weight=weight)
 
 
 def start_from(model: DiT, cfg: DiTRunConfig) -> None:
@@ -137,6 +140,11 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
         progress=progress,
     )
     cache = LatentCache(folder)
+    if cfg.flow.object_weight and not cache.objects:
+        raise ValueError(
+            f"flow.object_weight={cfg.flow.object_weight} needs object masks, which world data has and "
+            f"{cfg.data.source} does not; leave it 0"
+        )
     sampler = BucketBatchSampler(cache.clip_buckets, cfg.loop.batch_size, cfg.loop.seed)
 
     torch.manual_seed(cfg.loop.seed)  # here: building the cache (or not, when it exists) draws from it
