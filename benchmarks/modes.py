@@ -12,7 +12,8 @@ For N held-out world scenes it reports, as means over scenes:
   a clip longer than the model takes, edited window by window: its difference to the input, and the jump
   where each window's new frames meet the kept tail of the one before, against its median jump;
 - long video: the frame difference at the first window join, against its median frame difference;
-- adherence (the scorer's total, prompt mode, tessera/eval/scorer.py) of: a plain generation (the baseline),
+- adherence (the scorer's total, prompt mode, tessera/eval/scorer.py) of: the footage and its VAE round trip
+  (the ceiling of anything decoded by the model's VAE), a plain generation (the baseline),
   image to video, the forward extension (the whole output against the prompt at its length), each window of
   the long video (quality over time), edits towards a prompt that recolours one object (the new attribute),
   and each shot of a two-shot storyboard (the same scene at two detail levels), with the jump at its cut;
@@ -56,10 +57,14 @@ def seam_jump(frames: np.ndarray, seam: int) -> float:
     return float(modes.frame_jumps(frames[seam - 1 : seam + 1])[0])
 
 
-def vae_mad(gen: Generator, clip: np.ndarray) -> float:
+def vae_trip(gen: Generator, clip: np.ndarray) -> np.ndarray:
+    """`clip` encoded and decoded by the model's VAE: what any generation is decoded through."""
     with torch.inference_mode():
-        back = to_frames(gen.vae.decode_latents(gen.vae.encode_latents(to_video_tensor(clip)[None]))[0])
-    return float(np.abs(back.astype(float) - clip).mean())
+        return to_frames(gen.vae.decode_latents(gen.vae.encode_latents(to_video_tensor(clip)[None]))[0])
+
+
+def vae_mad(gen: Generator, clip: np.ndarray) -> float:
+    return float(np.abs(vae_trip(gen, clip).astype(float) - clip).mean())
 
 
 def adherence(frames: np.ndarray, prompt: str) -> float:
@@ -117,6 +122,11 @@ def main() -> None:
         add("footage median jump", float(np.median(modes.frame_jumps(clip))))
         add("footage max jump", float(modes.frame_jumps(clip).max()))
         add("VAE round trip MAD (what pasting given frames back undoes)", vae_mad(gen, clip))
+        add("adherence: the footage (what a perfect model scores)", adherence(clip, r.prompt))
+        add(
+            "adherence: the footage's VAE round trip (the most a DiT can reach)",
+            adherence(vae_trip(gen, clip), r.prompt),
+        )
         i2v = gen.generate(replace(r, conditions=(Condition(clip[0]),)))
         add("i2v frame-0 PSNR dB", psnr(i2v.frames[0], clip[0]))
         plain = gen.generate(r).frames
