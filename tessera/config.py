@@ -72,6 +72,9 @@ class VAELossConfig:
     kl_weight: float = 1e-6
     ssim_weight: float = 0.2  # structure term: (1 - SSIM), per frame
     l1_weight: float = 1.0
+    # L1 weight of a pixel: 1 + object_weight * how much of it shows an object (world data has masks): the
+    # world's objects are a few percent of its pixels, and a VAE trained on the plain mean returns them pale.
+    object_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,9 @@ class VAERunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     loss: VAELossConfig = field(default_factory=VAELossConfig)
+    # Train the decoder side only (with loop.init_from): the encoder, its latents and their statistics stay
+    # as they were, so a DiT trained on them keeps working with the new decoder.
+    decoder_only: bool = False
 
 
 @dataclass(frozen=True)

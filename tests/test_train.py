@@ -305,3 +305,36 @@ def test_object_weight_counts_the_objects_latents_more(dit_run):
     assert loss(cfg) != pytest.approx(loss(plain), rel=1e-4)
     cache.objects[bucket] = torch.zeros_like(objects)  # no object pixels: every latent weighs 1 again
     assert loss(cfg) == pytest.approx(loss(plain), rel=1e-6)
+
+
+def test_vae_decoder_fine_tuning_keeps_the_encoder_and_weighs_objects(vae_run, tmp_path):
+    start = load_vae_dir(vae_run[1])
+    overrides = [
+        f"loop.out={tmp_path}",
+        f"loop.init_from={vae_run[1]}",
+        "decoder_only=true",
+        "loss.object_weight=8",
+        "loop.steps=6",
+        "data.num_scenes=4",
+    ]
+    tuned = load_vae_dir(train_vae.main(load_config("vae-tiny", overrides), eval_clips=1, progress=False))
+    before, after = start.state_dict(), tuned.state_dict()
+    encoder = [k for k in before if not k.startswith(("decoder.", "post_quant_conv."))]
+    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert tuned.cfg.latents_mean == start.cfg.latents_mean and tuned.cfg.latents_std == start.cfg.latents_std
+    with pytest.raises(ValueError, match="give loop.init_from"):
+        train_vae.main(load_config("vae-tiny", [f"loop.out={tmp_path / 'x'}", "decoder_only=true"]))
+    # the weight moves the L1 towards the pixels that show objects
+    cfg = load_config("vae-tiny", ["loss.object_weight=8"])
+    video, recon = torch.zeros(1, 3, 1, 16, 16), torch.zeros(1, 3, 1, 16, 16)
+    recon[..., 0, 0] = 1  # one wrong pixel
+    objects = torch.zeros(1, 1, 1, 16, 16)
+    zero = torch.zeros(1, 2, 1, 1, 1)
+    plain = train_vae.vae_loss(cfg, video, recon, zero, zero)[1]["loss_l1"]
+    on_object = objects.clone()
+    on_object[..., 0, 0] = 1
+    weighted = train_vae.vae_loss(cfg, video, recon, zero, zero, on_object)[1]["loss_l1"]
+    elsewhere = objects.clone()
+    elsewhere[..., 1, 1] = 1
+    assert weighted > plain > train_vae.vae_loss(cfg, video, recon, zero, zero, elsewhere)[1]["loss_l1"]

@@ -1,7 +1,8 @@
 """The shipped world model, reproducibly, in one call: `tessera train-world --scale cpu|gpu`.
 
 1. train the VAE (preset vae-world; on the CPU vae-world-cpu, then vae-world-cpu-long fine-tuned from it on
-   longer clips) -> OUT/vae/export or OUT/vae2/export
+   longer clips, then vae-world-cpu-decoder, its decoder alone with object pixels weighted)
+   -> OUT/vae/export or OUT/vae3/export
 2. train the DiT on its latents (dit-world or dit-world-cpu) -> OUT/dit/export
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
@@ -44,6 +45,10 @@ def main(
             "vae-world-cpu-long", [*overrides, f"loop.init_from={vae_export}", f"loop.out={out / 'vae2'}"]
         )
         vae_export = train_vae.main(long_cfg)
+        decoder_cfg = load_config(
+            "vae-world-cpu-decoder", [*overrides, f"loop.init_from={vae_export}", f"loop.out={out / 'vae3'}"]
+        )
+        vae_export = train_vae.main(decoder_cfg)
     vae_seconds = time.perf_counter() - tic
     dit_cfg = load_config(f"dit-world{suffix}", [*overrides, f"vae={vae_export}", f"loop.out={out / 'dit'}"])
     export = train_dit.main(dit_cfg)
@@ -56,7 +61,8 @@ def main(
         summary,
         recipe=f"tessera train-world --scale {scale}",
         device=device_name(resolve_device(dit_cfg.loop.device)),
-        vae_steps=vae_cfg.loop.steps + (long_cfg.loop.steps if scale == "cpu" else 0),
+        vae_steps=vae_cfg.loop.steps
+        + (long_cfg.loop.steps + decoder_cfg.loop.steps if scale == "cpu" else 0),
         vae_train_minutes=round(vae_seconds / 60, 1),
         dit_steps=dit_cfg.loop.steps,
         dit_train_minutes=round(dit_seconds / 60, 1),

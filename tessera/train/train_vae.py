@@ -24,7 +24,7 @@ from tessera.models.vae import VideoVAE
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
 from tessera.train.run_log import RunLog, step_bar
-from tessera.weights import load_weights, save_vae_dir
+from tessera.weights import load_vae_dir, load_weights, save_vae_dir
 
 EVAL_SEED = 1_000_000  # held-out evaluation clips: world seeds far from any training seed
 
@@ -34,8 +34,15 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
 
 
-def vae_loss(cfg: VAERunConfig, video, recon, mean, logvar) -> tuple[torch.Tensor, dict[str, float]]:
-    l1 = (recon - video).abs().mean()
+def vae_loss(
+    cfg: VAERunConfig, video, recon, mean, logvar, objects=None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """`objects` (B, 1, F, H, W): the share of each pixel that shows an object, for loss.object_weight."""
+    if cfg.loss.object_weight and objects is not None:
+        weight = (1 + cfg.loss.object_weight * objects).expand_as(video)
+        l1 = (weight * (recon - video).abs()).sum() / weight.sum()
+    else:
+        l1 = (recon - video).abs().mean()
     structure = 1 - ssim(recon, video, differentiable=True)
     kl = kl_divergence(mean, logvar)
     w = cfg.loss
@@ -43,17 +50,24 @@ def vae_loss(cfg: VAERunConfig, video, recon, mean, logvar) -> tuple[torch.Tenso
     return total, {"loss": total.item(), "loss_l1": l1.item(), "ssim": 1 - structure.item(), "kl": kl.item()}
 
 
-def load_batch(cfg: VAERunConfig, dataset, step: int, images: bool) -> torch.Tensor:
-    """Batch `step` as (B, 3, F, H, W) in [-1, 1]: random crops, one random frame each for image batches."""
+def load_batch(
+    cfg: VAERunConfig, dataset, step: int, images: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Batch `step` as (B, 3, F, H, W) in [-1, 1]: random crops, one random frame each for image batches;
+    with it the clips' object coverage (B, 1, F, H, W), cropped alike, where the data has it (else None)."""
     rng = np.random.default_rng([cfg.loop.seed, step, 1])
     clips = []
     for index in batch_indices(cfg.loop.seed, step, cfg.loop.batch_size, len(dataset)):
-        video = dataset[index]["video"]  # (3, F, H, W)
+        item = dataset[index]
+        video = item["video"]  # (3, F, H, W)
+        if "objects" in item:  # cropped with the video as a 4th channel
+            video = torch.cat([video, item["objects"][None].float()])
         if images:
             f = int(rng.integers(video.shape[1]))
-            video = video[:, f : f + 1]  # (3, 1, H, W)
+            video = video[:, f : f + 1]  # (C, 1, H, W)
         clips.append(random_crop(video, cfg.data.crop, rng))
-    return torch.stack(clips)  # (B, 3, F, H, W)
+    batch = torch.stack(clips)  # (B, 3 or 4, F, H, W)
+    return batch[:, :3], (batch[:, 3:] if batch.shape[1] == 4 else None)
 
 
 @torch.no_grad()
@@ -106,6 +120,15 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
     model.init_weights()
     if cfg.loop.init_from:  # fine-tuning: the weights of an export (its latent statistics are re-measured)
         load_weights(model, Path(cfg.loop.init_from) / "vae.safetensors")
+    if cfg.decoder_only:
+        if not cfg.loop.init_from:
+            raise ValueError("decoder_only=true fine-tunes a trained VAE: give loop.init_from=EXPORT")
+        for name, p in model.named_parameters():  # the encoder side keeps its weights
+            p.requires_grad_(name.startswith(("decoder.", "post_quant_conv.")))
+        given = load_vae_dir(cfg.loop.init_from).cfg  # and its latents keep their statistics
+        model.cfg = dataclasses.replace(
+            model.cfg, latents_mean=given.latents_mean, latents_std=given.latents_std
+        )
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = build_optimizer(model, cfg.optim)
     start = 0
@@ -118,10 +141,12 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
     tic = time.perf_counter()
     for step in bar:
         images = np.random.default_rng([cfg.loop.seed, step, 0]).random() < cfg.data.image_fraction
-        video = load_batch(cfg, dataset, step, images).to(device)
+        video, objects = load_batch(cfg, dataset, step, images)
+        video = video.to(device)
+        objects = None if objects is None else objects.to(device)
         with autocast(cfg.loop, device):
             recon, mean, logvar = model(video)
-        loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float())
+        loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float(), objects)
         grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
         if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
             metrics.update(grad_norm=grad_norm.item(), lr=optimizer.param_groups[0]["lr"])
@@ -133,7 +158,8 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
         if cfg.loop.eval_every and (step + 1) % cfg.loop.eval_every == 0:
             log.scalars(step + 1, {f"eval_{k}": v for k, v in evaluate(ema, cfg.data, 4, device).items()})
 
-    latent_statistics(ema, make_dataset(cfg.data), min(64, len(dataset)), device)
+    if not cfg.decoder_only:  # the encoder changed: measure its latents' statistics again
+        latent_statistics(ema, make_dataset(cfg.data), min(64, len(dataset)), device)
     scores = evaluate(ema, cfg.data, eval_clips, device)
     log.scalars(cfg.loop.steps, {f"eval_{k}": v for k, v in scores.items()})
     log.plot()
