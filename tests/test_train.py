@@ -245,11 +245,12 @@ def test_cache_rendered_in_worker_processes_is_the_same(vae_run, tmp_path):
     overrides = [f"vae={vae_run[1]}", "data.num_scenes=6", "data.buckets=32x32x5,48x32x5"]
     cfg = load_config("dit-tiny", overrides)
     vae, encoder = load_vae_dir(vae_run[1]), build_text_encoder(cfg.text_encoder)
+    fp = {"latents": {"vae": 1}, "text": {"encoder": 1}}
     serial = build_cache(
-        tmp_path / "a", make_dataset(cfg.data), vae, encoder, {}, batch_size=2, progress=False
+        tmp_path / "a", make_dataset(cfg.data), vae, encoder, fp, batch_size=2, progress=False
     )
     pooled = build_cache(
-        tmp_path / "b", make_dataset(cfg.data), vae, encoder, {}, batch_size=2, workers=2, progress=False
+        tmp_path / "b", make_dataset(cfg.data), vae, encoder, fp, batch_size=2, workers=2, progress=False
     )
     for name in ("latents.safetensors", "text.safetensors"):
         a, b = load_file(str(serial / name)), load_file(str(pooled / name))
@@ -258,6 +259,45 @@ def test_cache_rendered_in_worker_processes_is_the_same(vae_run, tmp_path):
     # how many processes render changes nothing in the cache, so it keeps the cache's fingerprint
     fingerprint = train_dit.cache_fingerprint
     assert fingerprint(cfg) == fingerprint(load_config("dit-tiny", [*overrides, "data.num_workers=4"]))
+
+
+def test_a_new_vae_keeps_the_cached_caption_embeddings(vae_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from tessera.data.dataset import make_dataset
+    from tessera.models.text import build_text_encoder
+    from tessera.train.latent_cache import build_cache
+
+    cfg = load_config("dit-tiny", [f"vae={vae_run[1]}", "data.num_scenes=4"])
+    vae, encoder = load_vae_dir(vae_run[1]), build_text_encoder(cfg.text_encoder)
+    folder = tmp_path / "cache"
+
+    def build(fingerprint, enc):
+        return build_cache(
+            folder, make_dataset(cfg.data), vae, enc, fingerprint, batch_size=2, progress=False
+        )
+
+    class Refusing:  # an encoder that must not be asked
+        dim = encoder.dim
+
+        def encode(self, texts):
+            raise AssertionError("captions were encoded again")
+
+    build({"latents": {"vae": 1}, "text": {"encoder": 1}}, encoder)
+    before = {name: load_file(str(folder / name)) for name in ("latents.safetensors", "text.safetensors")}
+    with torch.no_grad():
+        for p in vae.encoder.parameters():
+            p.mul_(1.5)
+    build({"latents": {"vae": 2}, "text": {"encoder": 1}}, Refusing())  # a new VAE: latents only
+    after = {name: load_file(str(folder / name)) for name in ("latents.safetensors", "text.safetensors")}
+    assert all(torch.equal(before["text.safetensors"][k], v) for k, v in after["text.safetensors"].items())
+    assert not torch.equal(*(x["latents.safetensors"]["latents/32x32x5"] for x in (before, after)))
+    # another encoder: the captions are encoded again, and a build that fails leaves no index behind
+    with pytest.raises(AssertionError, match="encoded again"):
+        build({"latents": {"vae": 2}, "text": {"encoder": 2}}, Refusing())
+    assert not (folder / "index.json").exists()
+    with pytest.raises(ValueError, match="has the parts 'latents' and 'text'"):
+        build({"vae": 2}, encoder)
 
 
 def test_ema_moves_each_parameter_towards_the_model():

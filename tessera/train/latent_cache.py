@@ -8,8 +8,13 @@ Layout of a cache folder (all safetensors + JSON):
     text.safetensors      "tokens" (sum of lengths, D) float16, "offsets" (M + 1,) int64: caption j is
                           tokens[offsets[j]:offsets[j+1]]; "null" (S0, D) the null prompt's tokens
     index.json            per clip: its key, its bucket and row there, and the caption ids it may be trained
-                          with; the format and the config it was built with (a cache of another format, or
-                          built for another VAE, size or encoder, is rebuilt, not misread)
+                          with; the format and the fingerprint it was built with (a cache of another format,
+                          or built for another VAE, size or encoder, is rebuilt, not misread). Written last
+                          and removed first, so a half-built cache is never taken for a whole one.
+
+The fingerprint has two parts: "latents" (what the latents depend on: the VAE, the data) and "text" (what the
+caption embeddings depend on: the text encoder, the data). When only the latents part changed, as after a new
+VAE, the caption embeddings are kept and only the clips are encoded again.
 """
 
 from __future__ import annotations
@@ -41,16 +46,21 @@ def build_cache(
 ) -> Path:
     """Encode every clip and caption once; a cache of this format and fingerprint is reused as it is.
 
-    `dataset.bucket(i)` names clip i's geometry; clips of one bucket are encoded together, batch_size at a
-    time, and stored as one tensor. `workers` > 0 renders / decodes clips in that many processes.
+    `fingerprint` is {"latents": ..., "text": ...} (see the module docstring). `dataset.bucket(i)` names clip
+    i's geometry; clips of one bucket are encoded together, batch_size at a time, and stored as one tensor.
+    `workers` > 0 renders / decodes clips in that many processes.
     """
+    if set(fingerprint) != {"latents", "text"}:
+        raise ValueError(f"a cache fingerprint has the parts 'latents' and 'text', got {sorted(fingerprint)}")
     folder = Path(folder)
     index_path = folder / "index.json"
-    if index_path.is_file():
-        index = json.loads(index_path.read_text())
-        if index.get("format") == CACHE_FORMAT and index["fingerprint"] == fingerprint:
-            return folder
+    old = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    if old.get("format") != CACHE_FORMAT:
+        old = {}
+    if old.get("fingerprint") == fingerprint:
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
+    index_path.unlink(missing_ok=True)
     device = next(vae.parameters()).device
     by_bucket: dict[str, list[int]] = {}
     for i in range(len(dataset)):
@@ -83,25 +93,14 @@ def build_cache(
                         ids.append(len(texts))
                         texts.append(text)
                 clips[i] = {"key": it["key"], "bucket": name, "row": row, "captions": ids}
-    tokens, offsets = [], [0]
-    for start in tqdm(range(0, len(texts), 64), desc="encoding captions", unit="batch", disable=not progress):
-        emb = encoder.encode(texts[start : start + 64])
-        for row, mask in zip(emb.tokens, emb.mask, strict=True):
-            tokens.append(row[mask].half().cpu())  # (S_j, D)
-            offsets.append(offsets[-1] + tokens[-1].shape[0])
-    null = encoder.encode([""])
     stored = {f"latents/{name}": torch.cat(parts).contiguous() for name, parts in latents.items()}
     if all(len(objects[name]) == len(latents[name]) for name in latents):  # every clip has object masks
         stored.update({f"objects/{name}": torch.cat(parts).contiguous() for name, parts in objects.items()})
     save_file(stored, str(folder / "latents.safetensors"))
-    save_file(
-        {
-            "tokens": torch.cat(tokens).contiguous(),
-            "offsets": torch.tensor(offsets, dtype=torch.int64),
-            "null": null.tokens[0][null.mask[0]].half().contiguous(),
-        },
-        str(folder / "text.safetensors"),
-    )
+    text_file = folder / "text.safetensors"
+    same_text = old.get("fingerprint", {}).get("text") == fingerprint["text"] and old.get("texts") == texts
+    if not (same_text and text_file.is_file()):
+        save_file(encode_captions(texts, encoder, progress), str(text_file))
     index_path.write_text(
         json.dumps(
             {"format": CACHE_FORMAT, "fingerprint": fingerprint, "clips": clips, "texts": texts},
@@ -109,6 +108,22 @@ def build_cache(
         )
     )
     return folder
+
+
+def encode_captions(texts: list[str], encoder: TextEncoder, progress: bool) -> dict[str, torch.Tensor]:
+    """The text.safetensors tensors of `texts`: their tokens end to end, the offsets, the null prompt."""
+    tokens, offsets = [], [0]
+    for start in tqdm(range(0, len(texts), 64), desc="encoding captions", unit="batch", disable=not progress):
+        emb = encoder.encode(texts[start : start + 64])
+        for row, mask in zip(emb.tokens, emb.mask, strict=True):
+            tokens.append(row[mask].half().cpu())  # (S_j, D)
+            offsets.append(offsets[-1] + tokens[-1].shape[0])
+    null = encoder.encode([""])
+    return {
+        "tokens": torch.cat(tokens).contiguous(),
+        "offsets": torch.tensor(offsets, dtype=torch.int64),
+        "null": null.tokens[0][null.mask[0]].half().contiguous(),
+    }
 
 
 def latent_coverage(cover: torch.Tensor, spatial_factor: int, temporal_factor: int) -> torch.Tensor:

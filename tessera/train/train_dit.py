@@ -37,15 +37,16 @@ from tessera.weights import load_vae_dir, load_weights, read_model_spec, save_mo
 
 
 def cache_fingerprint(cfg: DiTRunConfig) -> dict:
-    """What a latent cache depends on: a cache with another fingerprint is rebuilt."""
+    """What a latent cache depends on: a cache with another fingerprint is rebuilt, and one whose "text" part
+    is unchanged (a new VAE) keeps its caption embeddings."""
     vae_file = Path(cfg.vae) / "vae.safetensors"
-    return {
+    # how many processes render the clips changes nothing in them
+    data = {k: v for k, v in to_dict(cfg.data).items() if k != "num_workers"}
+    vae = {
         "vae": str(Path(cfg.vae).resolve()),
         "vae_mtime": vae_file.stat().st_mtime if vae_file.is_file() else None,
-        "text_encoder": cfg.text_encoder,
-        # how many processes render the clips changes nothing in them
-        "data": {k: v for k, v in to_dict(cfg.data).items() if k != "num_workers"},
     }
+    return {"latents": {**vae, "data": data}, "text": {"text_encoder": cfg.text_encoder, "data": data}}
 
 
 def pick_captions(cache: LatentCache, cfg: DiTRunConfig, step: int, clips: list[int]) -> list[int | None]:
