@@ -4,9 +4,11 @@ vae-world        the VAE of the shipped model, GPU-sized run
 vae-world-cpu    the same model, a run that fits a 2-core CPU (stage 1: 5-frame clips and images)
 vae-world-cpu-long  stage 2 on the CPU: fine-tuned from stage 1 on 17-frame clips
 vae-world-cpu-decoder  stage 3 on the CPU: the decoder alone, object pixels weighted (keeps the latents)
+vae-world-cpu-objects  stage 4 on the CPU: the whole VAE, object pixels weighted (new latents)
 vae-tiny         seconds on a CPU, for tests
 dit-world        the DiT of the shipped model, GPU-sized run
 dit-world-cpu    the same model, a run that fits a 2-core CPU
+dit-world-cpu-refit  the CPU DiT fine-tuned on the stage-4 VAE's latents
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -99,6 +101,28 @@ def vae_world_cpu_decoder() -> VAERunConfig:
     )
 
 
+def vae_world_cpu_objects() -> VAERunConfig:
+    """Stage 4 on the CPU: the whole VAE fine-tuned with object pixels weighted, from stage 3. Stage 3's
+    frozen encoder already lost most of a small object's colour (frame 0 alone, encoded without any temporal
+    compression, came back pale), so the decoder alone could not bring it back. The latents change: the DiT
+    must be trained (or fine-tuned) on this stage's latents."""
+    base = vae_world_cpu_decoder()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, image_fraction=0.2, num_scenes=20000),
+        optim=OptimConfig(lr=5e-4, warmup_steps=20, decay_to=0.1),
+        loop=dataclasses.replace(
+            base.loop,
+            steps=3000,
+            ema_decay=0.995,
+            checkpoint_every=250,
+            out="runs/vae-world-cpu-objects",
+            init_from="runs/vae-world-cpu-decoder/export",
+        ),
+        decoder_only=False,
+    )
+
+
 def vae_tiny() -> VAERunConfig:
     return VAERunConfig(
         model=VAE_SIZES["tiny"],
@@ -162,6 +186,21 @@ def dit_world_cpu() -> DiTRunConfig:
     )
 
 
+def dit_world_cpu_refit() -> DiTRunConfig:
+    """The CPU DiT carried over to the stage-4 VAE's latents: fine-tuned from the DiT trained on stage 2's
+    latents rather than trained again from scratch, so it keeps what it learnt of the text and of layouts
+    (stage 4 starts from stage 2's encoder, so its latents are near the old ones)."""
+    base = dit_world_cpu()
+    return dataclasses.replace(
+        base,
+        vae="runs/vae-world-cpu-objects/export",
+        optim=OptimConfig(lr=3e-4, weight_decay=0.01, warmup_steps=50, decay_to=0.1),
+        loop=dataclasses.replace(
+            base.loop, steps=4000, out="runs/dit-world-cpu-refit", init_from="runs/dit-world-cpu/export"
+        ),
+    )
+
+
 def dit_tiny() -> DiTRunConfig:
     return DiTRunConfig(
         model=dataclasses.replace(DIT_SIZES["tiny"], text_dim=384),  # MiniLM's width
@@ -194,9 +233,11 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "vae-world-cpu": vae_world_cpu,
     "vae-world-cpu-long": vae_world_cpu_long,
     "vae-world-cpu-decoder": vae_world_cpu_decoder,
+    "vae-world-cpu-objects": vae_world_cpu_objects,
     "vae-tiny": vae_tiny,
     "dit-world": dit_world,
     "dit-world-cpu": dit_world_cpu,
+    "dit-world-cpu-refit": dit_world_cpu_refit,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }

@@ -4,6 +4,9 @@
    longer clips, then vae-world-cpu-decoder, its decoder alone with object pixels weighted)
    -> OUT/vae/export or OUT/vae3/export
 2. train the DiT on its latents (dit-world or dit-world-cpu) -> OUT/dit/export
+   On the CPU, as the shipped model was made: then fine-tune the whole VAE with object pixels weighted
+   (vae-world-cpu-objects -> OUT/vae4/export) and the DiT on its new latents (dit-world-cpu-refit ->
+   OUT/dit2/export)
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
    and with install=True copy the folder over the package's shipped model (tessera/weights/world).
@@ -37,35 +40,39 @@ def main(
 
     out = Path(out)
     suffix = "-cpu" if scale == "cpu" else ""
-    tic = time.perf_counter()
-    vae_cfg = load_config(f"vae-world{suffix}", [*overrides, f"loop.out={out / 'vae'}"])
-    vae_export = train_vae.main(vae_cfg)
+    spent = {"vae": [0, 0.0], "dit": [0, 0.0]}  # steps, seconds
+
+    def run(preset: str, stage: str, *given: str) -> Path:
+        """Train `preset` into OUT/stage with the overrides and `given` (its inputs); its export folder."""
+        cfg = load_config(preset, [*overrides, *given, f"loop.out={out / stage}"])
+        kind = "vae" if preset.startswith("vae") else "dit"
+        tic = time.perf_counter()
+        export = (train_vae if kind == "vae" else train_dit).main(cfg)
+        spent[kind][0] += cfg.loop.steps
+        spent[kind][1] += time.perf_counter() - tic
+        return export
+
+    vae_export = run(f"vae-world{suffix}", "vae")
     if scale == "cpu":
-        long_cfg = load_config(
-            "vae-world-cpu-long", [*overrides, f"loop.init_from={vae_export}", f"loop.out={out / 'vae2'}"]
-        )
-        vae_export = train_vae.main(long_cfg)
-        decoder_cfg = load_config(
-            "vae-world-cpu-decoder", [*overrides, f"loop.init_from={vae_export}", f"loop.out={out / 'vae3'}"]
-        )
-        vae_export = train_vae.main(decoder_cfg)
-    vae_seconds = time.perf_counter() - tic
-    dit_cfg = load_config(f"dit-world{suffix}", [*overrides, f"vae={vae_export}", f"loop.out={out / 'dit'}"])
-    export = train_dit.main(dit_cfg)
-    dit_seconds = time.perf_counter() - tic - vae_seconds
+        vae_export = run("vae-world-cpu-long", "vae2", f"loop.init_from={vae_export}")
+        vae_export = run("vae-world-cpu-decoder", "vae3", f"loop.init_from={vae_export}")
+    export = run(f"dit-world{suffix}", "dit", f"vae={vae_export}")
+    if scale == "cpu":
+        vae_export = run("vae-world-cpu-objects", "vae4", f"loop.init_from={vae_export}")
+        export = run("dit-world-cpu-refit", "dit2", f"vae={vae_export}", f"loop.init_from={export}")
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
+    device = resolve_device(load_config(f"dit-world{suffix}", list(overrides)).loop.device)
     write_card(
         export,
         vae_export,
         summary,
         recipe=f"tessera train-world --scale {scale}",
-        device=device_name(resolve_device(dit_cfg.loop.device)),
-        vae_steps=vae_cfg.loop.steps
-        + (long_cfg.loop.steps + decoder_cfg.loop.steps if scale == "cpu" else 0),
-        vae_train_minutes=round(vae_seconds / 60, 1),
-        dit_steps=dit_cfg.loop.steps,
-        dit_train_minutes=round(dit_seconds / 60, 1),
+        device=device_name(device),
+        vae_steps=spent["vae"][0],
+        vae_train_minutes=round(spent["vae"][1] / 60, 1),
+        dit_steps=spent["dit"][0],
+        dit_train_minutes=round(spent["dit"][1] / 60, 1),
     )
     if install:
         install_model(export)

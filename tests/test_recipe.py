@@ -1,0 +1,36 @@
+"""`tessera train-world`: the shipped model's recipe runs every stage, in order, and writes the card."""
+
+import json
+
+from tessera.train import recipe
+
+# Every stage at a toy size: two steps each, two scenes of 32x32x5, no crops.
+TOY = (
+    "loop.steps=2",
+    "loop.batch_size=1",
+    "loop.checkpoint_every=1",
+    "data.num_scenes=2",
+    "data.height=32",
+    "data.width=32",
+    "data.num_frames=5",
+    "data.crop=0",
+)
+
+
+def test_the_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path):
+    export = recipe.main("cpu", tmp_path, eval_num=1, overrides=TOY)
+    assert export == tmp_path / "dit2" / "export"
+    for stage in ("vae", "vae2", "vae3", "dit", "vae4", "dit2"):
+        assert (tmp_path / stage / "export").is_dir(), stage
+    # each stage starts from the one before it: stage 4 from stage 3, the refit DiT from the first DiT
+    assert json.loads((tmp_path / "vae4" / "config.json").read_text())["loop"]["init_from"] == str(
+        tmp_path / "vae3" / "export"
+    )
+    refit = json.loads((tmp_path / "dit2" / "config.json").read_text())
+    assert refit["loop"]["init_from"] == str(tmp_path / "dit" / "export")
+    assert refit["vae"] == str(tmp_path / "vae4" / "export")
+    card = json.loads((export / "model.json").read_text())["card"]
+    assert card["recipe"] == "tessera train-world --scale cpu"
+    assert (card["vae_steps"], card["dit_steps"]) == (8, 4)
+    assert {"adherence_seen", "adherence_heldout", "adherence_zh"} <= set(card["eval"])
+    assert card["vae_heldout_psnr"] is not None
