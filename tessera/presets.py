@@ -9,6 +9,7 @@ vae-tiny         seconds on a CPU, for tests
 dit-world        the DiT of the shipped model, GPU-sized run
 dit-world-cpu    the same model, a run that fits a 2-core CPU
 dit-world-cpu-refit  the CPU DiT fine-tuned on the stage-4 VAE's latents
+dit-world-cpu-objects  the refit DiT fine-tuned further with object latents weighted
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -201,6 +202,26 @@ def dit_world_cpu_refit() -> DiTRunConfig:
     )
 
 
+def dit_world_cpu_objects() -> DiTRunConfig:
+    """The refit DiT fine-tuned further with object latents weighted (flow.object_weight=4): a short caption
+    names the objects, not the background, and the objects are a few percent of the latents, so the plain
+    loss hardly rewards following the text. Measured (16 prompts per group): 1,500 such steps lifted
+    adherence from 0.050 / 0.056 / 0.047 to 0.074 / 0.181 / 0.084, where the refit's own last 2,750 plain
+    steps had gone from 0.034 / 0.000 / 0.006 (8 prompts) to the 0.050s; not a controlled comparison."""
+    base = dit_world_cpu_refit()
+    return dataclasses.replace(
+        base,
+        optim=dataclasses.replace(base.optim, warmup_steps=20),
+        loop=dataclasses.replace(
+            base.loop,
+            steps=1500,
+            out="runs/dit-world-cpu-objects",
+            init_from="runs/dit-world-cpu-refit/export",
+        ),
+        flow=dataclasses.replace(base.flow, object_weight=4.0),
+    )
+
+
 def dit_tiny() -> DiTRunConfig:
     return DiTRunConfig(
         model=dataclasses.replace(DIT_SIZES["tiny"], text_dim=384),  # MiniLM's width
@@ -238,6 +259,7 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world": dit_world,
     "dit-world-cpu": dit_world_cpu,
     "dit-world-cpu-refit": dit_world_cpu_refit,
+    "dit-world-cpu-objects": dit_world_cpu_objects,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }
