@@ -1,4 +1,5 @@
-"""Causal 3D video VAE with the Wan2.1 VAE architecture: VAEConfig, CausalConv3d, blocks, VideoVAE.
+"""Causal 3D video VAE with the Wan2.1 VAE architecture: VAEConfig, Encoder, Decoder, VideoVAE (layers in
+vae_layers.py).
 
 Shape letters: B batch, C channels, F pixel frames, H height, W width (pixels), T latent frames,
 h w latent height/width, Z latent channels. F = 4k + 1 pixel frames <-> T = k + 1 latent frames (for the
@@ -22,10 +23,18 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from tessera.models.tiling import Tile, run_tiled
+from tessera.models.vae_layers import (
+    AttentionBlock,
+    CausalConv3d,
+    FeatureCache,
+    MidBlock,
+    Resample,
+    ResidualBlock,
+    RMSNorm,
+)
 
 WAN21_LATENTS_MEAN = (
     -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -36,11 +45,6 @@ WAN21_LATENTS_STD = (
     3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160,
 )  # fmt: skip
 LOGVAR_RANGE = (-30.0, 20.0)  # the posterior log-variance clamp of Wan2.1 / diffusers
-
-
-# Streaming state of one chunked encode or decode: for each module that looks back in time, what it keeps from
-# the previous chunk. Keyed by the module itself, so no call-order counter has to be kept in step.
-FeatureCache = dict[nn.Module, Tensor]
 
 
 @dataclass(frozen=True)
@@ -112,184 +116,6 @@ VAE_SIZES: dict[str, VAEConfig] = {
                        latents_mean=(0.0,) * 16, latents_std=(1.0,) * 16),
 }
 # fmt: on
-
-
-class CausalConv3d(nn.Conv3d):
-    """Conv3d that sees only the present and `past` earlier frames: zero frames (or, when streaming, the
-    cached tail of the previous chunk) are put on the left in time; space is zero-padded to keep its size."""
-
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int,
-        kernel_size: tuple[int, int, int],
-        *,
-        stride_t: int = 1,
-        past: int | None = None,
-    ) -> None:
-        kt, kh, kw = kernel_size
-        super().__init__(in_dim, out_dim, kernel_size, stride=(stride_t, 1, 1), padding=(0, kh // 2, kw // 2))
-        self.past = kt - 1 if past is None else past
-
-    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
-        if self.past:
-            prev = None if cache is None else cache.get(self)
-            if prev is None:
-                prev = x.new_zeros(*x.shape[:2], self.past, *x.shape[3:])
-            x = torch.cat([prev, x], dim=2)  # (B,C,past+F,H,W)
-            if cache is not None:
-                # clone: a view would keep this whole chunk alive until the next one
-                cache[self] = x[:, :, -self.past :].clone()
-        if _misrouted_on_cpu(x):
-            return torch.mkldnn_convolution(
-                x, self.weight, self.bias, self.padding, self.stride, self.dilation, 1
-            )
-        return super().forward(x)  # (B,C',F,H,W), or fewer frames with a time stride
-
-
-def _misrouted_on_cpu(x: Tensor) -> bool:
-    """Whether PyTorch would run this conv on its slow path though oneDNN is at hand.
-
-    PyTorch's CPU dispatch sends float32 batch-1 convs with N*C*F*H <= 20480 (every streaming chunk of a small
-    VAE, and the deep levels of a small clip) to a single-threaded vol2col kernel, measured 10-20x slower than
-    oneDNN on such shapes. We call oneDNN directly there, except when compiling or under autocast, which need
-    the ordinary op."""
-    return (
-        x.shape[0] == 1
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and torch.backends.mkldnn.is_available()
-        and torch.backends.mkldnn.enabled
-        and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
-    )
-
-
-class RMSNorm(nn.Module):
-    """L2-normalise over channels, times sqrt(C) and a learned per-channel gain `gamma` (no bias).
-    gamma is (C,1,1,1) on videos and (C,1,1) on single frames, as in Wan2.1, so weights load unchanged."""
-
-    def __init__(self, dim: int, num_trailing_dims: int) -> None:
-        super().__init__()
-        self.scale = dim**0.5
-        self.gamma = nn.Parameter(torch.ones(dim, *(1,) * num_trailing_dims))
-
-    def forward(self, x: Tensor) -> Tensor:
-        # the squared norm of hundreds of half-precision channels overflows, so it is summed in fp32
-        sq = x.float().square().sum(dim=1, keepdim=True)  # (B,1,...)
-        # x / max(|x|, 1e-12) as F.normalize, whose CPU kernels measured ~10x slower here (forward + backward)
-        inv_norm = torch.rsqrt(sq.clamp_min(1e-24)).to(x.dtype)
-        return x * inv_norm * (self.gamma * self.scale)
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
-        super().__init__()
-        self.norm1 = RMSNorm(in_dim, 3)
-        self.conv1 = CausalConv3d(in_dim, out_dim, (3, 3, 3))
-        self.norm2 = RMSNorm(out_dim, 3)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = CausalConv3d(out_dim, out_dim, (3, 3, 3))
-        self.conv_shortcut = CausalConv3d(in_dim, out_dim, (1, 1, 1)) if in_dim != out_dim else nn.Identity()
-
-    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
-        shortcut = self.conv_shortcut(x)  # (B,C_out,F,H,W)
-        x = self.conv1(F.silu(self.norm1(x)), cache)  # (B,C_out,F,H,W)
-        x = self.conv2(self.dropout(F.silu(self.norm2(x))), cache)
-        return x + shortcut
-
-
-class AttentionBlock(nn.Module):
-    """Single-head self-attention over the H*W positions of each frame on its own (so it stays causal)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.norm = RMSNorm(dim, 2)
-        self.to_qkv = nn.Conv2d(dim, dim * 3, 1)
-        self.proj = nn.Conv2d(dim, dim, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, _, _, h, _ = x.shape
-        y = rearrange(x, "b c f h w -> (b f) c h w")  # frames into the batch
-        qkv = self.to_qkv(self.norm(y))  # (B*F,3C,H,W)
-        q, k, v = rearrange(qkv, "n (three c) h w -> three n 1 (h w) c", three=3)  # each (B*F,1,H*W,C)
-        y = F.scaled_dot_product_attention(q, k, v)
-        y = self.proj(rearrange(y, "n 1 (h w) c -> n c h w", h=h))  # (B*F,C,H,W)
-        return x + rearrange(y, "(b f) c h w -> b c f h w", b=b)
-
-
-class MidBlock(nn.Module):
-    def __init__(self, dim: int, dropout: float) -> None:
-        super().__init__()
-        self.resnets = nn.ModuleList([ResidualBlock(dim, dim, dropout), ResidualBlock(dim, dim, dropout)])
-        self.attentions = nn.ModuleList([AttentionBlock(dim)])
-
-    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
-        x = self.resnets[0](x, cache)
-        x = self.attentions[0](x)
-        return self.resnets[1](x, cache)
-
-
-class Resample(nn.Module):
-    """Halve or double H and W (per frame), and for the 3d modes also F:
-
-    downsample3d: after the 2D conv, frame 0 passes alone and the rest go through a stride-2 time conv that
-        also sees the frame before them: 1 + 2n frames -> 1 + n.
-    upsample3d: before the 2D upsample, frame 0 passes alone; the rest go through a causal time conv (zero
-        past) whose 2C output channels are two frames each: 1 + n frames -> 1 + 2n.
-    """
-
-    def __init__(self, dim: int, mode: str) -> None:
-        super().__init__()
-        assert mode in ("downsample2d", "downsample3d", "upsample2d", "upsample3d"), mode
-        self.mode = mode
-        # `resample` is a Sequential so the conv's state-dict name is `resample.1`, as in Wan2.1
-        if mode.startswith("downsample"):
-            # pad right/bottom only: a stride-2 3x3 conv then maps H -> H/2 with no centring shift
-            self.resample = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(dim, dim, 3, stride=2))
-        else:
-            self.resample = nn.Sequential(
-                nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"),
-                nn.Conv2d(dim, dim // 2, 3, padding=1),
-            )
-        if mode == "downsample3d":
-            self.time_conv = CausalConv3d(dim, dim, (3, 1, 1), stride_t=2, past=0)
-        elif mode == "upsample3d":
-            self.time_conv = CausalConv3d(dim, dim * 2, (3, 1, 1))
-
-    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
-        if self.mode == "upsample3d":
-            x = self._upsample_time(x, cache)  # (B,C,1+2n,H,W)
-        b = x.shape[0]
-        x = rearrange(x, "b c f h w -> (b f) c h w")  # frames into the batch
-        x = self.resample(x)  # (B*F,C',H/2,W/2) or (B*F,C',2H,2W)
-        x = rearrange(x, "(b f) c h w -> b c f h w", b=b)
-        if self.mode == "downsample3d":
-            x = self._downsample_time(x, cache)  # (B,C,1+n,H,W)
-        return x
-
-    def _downsample_time(self, x: Tensor, cache: FeatureCache | None) -> Tensor:
-        prev = None if cache is None else cache.get(self)
-        head = None
-        if prev is None:  # first chunk: frame 0 is kept as is and is the past of frame 1
-            head, prev, x = x[:, :, :1], x[:, :, :1], x[:, :, 1:]
-        assert x.shape[2] % 2 == 0, "chunks after the first frame must hold whole stride-2 pairs"
-        seq = torch.cat([prev, x], dim=2)  # (B,C,1+2n,H,W)
-        if cache is not None:
-            cache[self] = seq[:, :, -1:].clone()
-        out = self.time_conv(seq) if x.shape[2] else x  # (B,C,n,H,W)
-        return out if head is None else torch.cat([head, out], dim=2)  # (B,C,1+n,H,W)
-
-    def _upsample_time(self, x: Tensor, cache: FeatureCache | None) -> Tensor:
-        head = None
-        if cache is None or self not in cache:  # first chunk: frame 0 skips the time conv
-            head, x = x[:, :, :1], x[:, :, 1:]
-            if cache is not None:
-                cache[self] = x.new_empty(0)  # an empty marker: frame 0 has been seen
-        if x.shape[2]:
-            x = self.time_conv(x, cache)  # (B,2C,n,H,W)
-            x = rearrange(x, "b (two c) f h w -> b c (f two) h w", two=2)  # (B,C,2n,H,W)
-        return x if head is None else torch.cat([head, x], dim=2)  # (B,C,1+2n,H,W)
 
 
 class Encoder(nn.Module):
