@@ -60,7 +60,8 @@ class LoopConfig:
     log_every: int = 10
     checkpoint_every: int = 500
     eval_every: int = 0  # 0: only at the end
-    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16", "fp32"
+    precision: str = "auto"  # "auto" (bf16 autocast where the device has native bf16: CUDA, AVX512-BF16 or
+    # AMX CPUs; fp32 elsewhere), "bf16", "fp32"
     device: str = "auto"
     seed: int = 0
     out: str = "runs/run"

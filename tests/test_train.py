@@ -313,6 +313,29 @@ def test_ema_moves_each_parameter_towards_the_model():
     assert all(torch.allclose(e, x) for e, x in zip(ema.parameters(), expected, strict=True))
 
 
+def test_auto_precision_is_bf16_only_where_the_device_has_it(monkeypatch):
+    from tessera.config import LoopConfig
+    from tessera.train import optim
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for avx512_bf16, amx, native in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert optim.use_bf16(LoopConfig(precision="auto"), cpu) is native
+        assert optim.use_bf16(LoopConfig(precision="bf16"), cpu) is True
+        assert optim.use_bf16(LoopConfig(precision="fp32"), cpu) is False
+        with optim.autocast(LoopConfig(precision="auto"), cpu):
+            assert torch.is_autocast_enabled("cpu") is native
+            if native:
+                assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert optim.use_bf16(LoopConfig(precision="auto"), cuda) is True  # no CUDA needed to decide
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")  # a torch without the private probes
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert optim.use_bf16(LoopConfig(precision="auto"), cpu) is False
+    with pytest.raises(ValueError, match="loop.precision 'fp16'"):
+        optim.use_bf16(LoopConfig(precision="fp16"), cpu)
+
+
 def test_latent_coverage_averages_the_pixels_each_latent_codes():
     from tessera.train.latent_cache import latent_coverage
 
