@@ -7,7 +7,8 @@ For N held-out world scenes it reports, as means over scenes:
 - extend forward / backward, connect, loop: the frame difference (mean absolute, 0..255 levels) at each seam,
   where the model's continuation meets the given frames (pasted back exactly). Baselines from the same run:
   the footage's own median and largest frame-to-frame change, and the VAE round trip's difference to the
-  footage (a continuation decoded from kept latents differs from the pasted originals by about this much);
+  footage (a continuation decoded from kept latents differs from the pasted originals by about this much),
+  and for extend forward the seam of the same window without modes.carry_seam;
 - edit at strengths 0.4 / 0.6 / 0.8: mean absolute difference to the input video, against a plain generation;
   a clip longer than the model takes, edited window by window: its difference to the input, and the jump
   where each window's new frames meet the kept tail of the one before, against its median jump;
@@ -138,6 +139,12 @@ def main() -> None:
         add("adherence: i2v", adherence(i2v.frames, r.prompt))
         fwd = modes.extend(gen, r, clip, "forward")
         add("extend forward seam jump", seam_jump(fwd.frames, len(clip)))
+        c = fwd.info["context_frames"]  # the same window without modes.carry_seam: the baseline of the carry
+        raw = gen.generate(replace(r, conditions=(Condition(clip[-c:], frame=0),))).frames
+        add(
+            "extend forward seam jump, VAE error not carried",
+            seam_jump(np.concatenate([clip, raw[c:]]), len(clip)),
+        )
         add("adherence: extend forward (whole output)", adherence(fwd.frames, r.prompt))
         show("--extend forward: the footage, then new frames", fwd.frames)
         bwd = modes.extend(gen, r, clip, "backward")

@@ -3,7 +3,9 @@
 Each mode turns the given media into `Condition` items for one sampling window (a request of the model's
 length, `Generator.resolve`), runs `Generator.generate`, and assembles the output. Given frames are pasted
 back unchanged (nothing the user supplied is lost to the VAE's round trip); the model generates around them,
-conditioned on their latents. `GeneratedVideo.info["given"]` lists the output ranges that are given frames.
+conditioned on their latents, and new frames that follow given ones take over the VAE's error on the last
+given frame, fading out (`carry_seam`), so the cut shows the model's step, not the round trip's.
+`GeneratedVideo.info["given"]` lists the output ranges that are given frames.
 
 Windows and contexts. A window has F = tf*k + 1 frames (k + 1 latents, tf the VAE's temporal factor). A
 context of c = tf*m + 1 given frames occupies m + 1 latents at the window's start, or m latents at its end
@@ -90,7 +92,7 @@ def extend(
     c = tf * m + 1
     if direction == "forward":
         window = _generate(gen, r, [Condition(video[-c:], frame=0)], progress)
-        frames = np.concatenate([video, window[c:]])
+        frames = np.concatenate([video, carry_seam(window[c:], video[-1], window[c - 1], tf)])
         given = [(0, len(video))]
     else:
         start = r.num_frames - c  # tf * (k - m): the head's frame 0 ends a latent slot
@@ -123,7 +125,7 @@ def connect(
     window = _generate(
         gen, r, [Condition(first[-c_a:], frame=0), Condition(second[:c_b], frame=start)], progress
     )
-    transition = window[c_a:start]
+    transition = carry_seam(window[c_a:start], first[-1], window[c_a - 1], tf)
     frames = np.concatenate([first, transition, second])
     given = [(0, len(first)), (len(first) + len(transition), len(frames))]
     return _result(gen, r, frames, given, mode="connect", transition_frames=len(transition))
@@ -172,9 +174,11 @@ def edit(
         if windows:  # later items win: the kept tail overrides the noised video on its latents
             conditions.append(Condition(frames[start : start + c], frame=0))
         new = _generate(gen, step, conditions, progress=False)
-        done = c if windows else 0  # the tail is pasted back as it was
-        frames[start + done : start + size] = new[done:]
-        bar.update(size - done)
+        if windows:  # the tail is pasted back as it was
+            frames[start + c : start + size] = carry_seam(new[c:], frames[start + c - 1], new[c - 1], tf)
+        else:
+            frames[start : start + size] = new
+        bar.update(size - (c if windows else 0))
         windows += 1
         if start + size == length:
             break
@@ -272,6 +276,27 @@ def _chain(
             bar.update(len(new))
     bar.close()
     return frames, windows
+
+
+def carry_seam(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, span: int) -> np.ndarray:
+    """`new` frames (F, H, W, 3) that follow a given frame, with the VAE's error on that frame carried into
+    them, fading out.
+
+    Given frames are pasted back as they were, but the window around them was decoded from latents: its
+    own version of the last given frame (`decoded`, against the original `given`) is off by the VAE round
+    trip's error (a mean 8 levels for the world model), and unmatched the cut from the pasted original to the
+    first new frame shows that error on top of the model's own step. The difference given - decoded is added
+    to the first `span` new frames with weights span / (span + 1), ..., 1 / (span + 1), so the error fades
+    out in even steps instead of appearing at once. Only for frames that follow decoded given latents in
+    the same window (an extension forward, a connection's first side, an edit's next window): where given
+    frames come after new ones, their first frame is regenerated, not decoded, and nothing is carried.
+    """
+    residual = given.astype(np.float32) - decoded.astype(np.float32)  # (H, W, 3)
+    weights = 1 - np.arange(1, min(span, len(new)) + 1, dtype=np.float32) / (span + 1)  # (S,)
+    out = new.copy()
+    head = out[: len(weights)].astype(np.float32) + weights[:, None, None, None] * residual
+    out[: len(weights)] = np.clip(np.rint(head), 0, 255).astype(np.uint8)
+    return out
 
 
 def _result(gen: Generator, r: GenerationRequest, frames: np.ndarray, given, **info) -> GeneratedVideo:

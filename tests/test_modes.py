@@ -54,9 +54,27 @@ def test_extend_forward_keeps_the_video_and_continues_from_its_end(gen, clips):
     assert out.info["given"] == [(0, 17)] and out.info["context_frames"] == 9
     assert len(out.frames) == 25 and np.array_equal(out.frames[:17], clip)
     # The new frames continue the clip (its last 9 frames were the window's kept latents): they stay close
-    # to its last frame, unlike a plain generation from the same seed.
+    # to its last frame, unlike a plain generation from the same seed. Frame 21 is the first past the seam
+    # carry (below), so this is the model's doing alone.
     plain = gen.generate(REQUEST).frames
-    assert _mad(out.frames[17], clip[-1]) < 0.5 * _mad(plain[8], clip[-1])
+    assert _mad(out.frames[21], clip[-1]) < 0.5 * _mad(plain[13], clip[-1])
+
+
+def test_new_frames_take_over_the_vae_error_at_the_seam(gen, clips):
+    clip = clips[0]
+    out = modes.extend(gen, REQUEST, clip, "forward")
+    window = gen.generate(
+        GenerationRequest(REQUEST.prompt, steps=3, seed=4, conditions=(Condition(clip[-9:], frame=0),))
+    ).frames  # the window extend() sampled: its frame 8 is its decode of the clip's last frame
+    error = clip[-1].astype(float) - window[8]
+    assert _mad(window[8], clip[-1]) > 2  # the VAE round trip's error there, which the carry removes
+    # frames 9..12 of the window, 17..20 of the output, get 4/5 .. 1/5 of it; later frames are the window's
+    for j, weight in enumerate((0.8, 0.6, 0.4, 0.2)):
+        expected = np.clip(np.rint(window[9 + j] + weight * error), 0, 255)
+        assert np.array_equal(out.frames[17 + j], expected)
+    assert np.array_equal(out.frames[21:], window[13:])
+    assert _mad(out.frames[17], clip[-1]) < _mad(window[9], clip[-1])  # the cut is smaller than unmatched
+    assert np.array_equal(modes.carry_seam(window[9:11], clip[-1], window[8], 4), out.frames[17:19])
 
 
 def test_extend_backward_ends_on_the_video(gen, clips):
@@ -73,7 +91,7 @@ def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, clips):
     assert np.array_equal(out.frames[:17], a) and np.array_equal(out.frames[b0:], b)
     assert out.info["transition_frames"] == b0 - a1 == 7
     plain = gen.generate(REQUEST).frames
-    assert _mad(out.frames[a1], a[-1]) < 0.5 * _mad(plain[5], a[-1])
+    assert _mad(out.frames[a1 + 4], a[-1]) < 0.5 * _mad(plain[13], a[-1])  # past the seam carry
 
 
 def test_loop_ends_where_it_starts(gen):
