@@ -13,31 +13,17 @@ DiT at the preset's clip geometry with caption-length text, the VAE on the prese
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from tessera.config import LoopConfig, load_config
 from tessera.diffusion.flow import TIME_SCALE
-from tessera.machine import device_name
+from tessera.machine import device_name, seconds_per_call
 from tessera.models.dit import DiT
 from tessera.models.vae import VideoVAE
 from tessera.train.optim import autocast, build_optimizer, resolve_device, use_bf16
 
 CAPTION_TOKENS = 48  # about an e5+minilm caption of the world
-
-
-def seconds_per_step(fn, steps: int, device: torch.device) -> float:
-    for _ in range(2):  # warm-up: allocator, kernels, oneDNN primitives
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tic = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - tic) / steps
 
 
 def dit_step(preset: str, batch: int, device: torch.device):
@@ -98,8 +84,8 @@ def main() -> None:
         dit_step(args.dit_preset, args.dit_batch, device),
         vae_step(args.vae_preset, args.vae_batch, device),
     ):
-        fp32 = seconds_per_step(lambda: step("fp32"), args.steps, device)  # noqa: B023 (called right here)
-        bf16 = seconds_per_step(lambda: step("bf16"), args.steps, device)  # noqa: B023
+        fp32 = seconds_per_call(lambda: step("fp32"), args.steps, device)  # noqa: B023 (called right here)
+        bf16 = seconds_per_call(lambda: step("bf16"), args.steps, device)  # noqa: B023
         print(desc)
         print(f"  baseline fp32: {fp32 * 1000:.0f} ms/step   bf16 autocast: {bf16 * 1000:.0f} ms/step")
         print(f"  ratio fp32 / bf16: {fp32 / bf16:.2f}")

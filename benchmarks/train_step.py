@@ -15,7 +15,6 @@ import argparse
 import copy
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -24,7 +23,7 @@ from safetensors.torch import save_file
 from tessera.config import load_config
 from tessera.data.buckets import config_buckets
 from tessera.diffusion.flow import TIME_SCALE
-from tessera.machine import device_name
+from tessera.machine import device_name, seconds_per_call
 from tessera.models.dit import DiT
 from tessera.train.latent_cache import CACHE_FORMAT, LatentCache
 from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
@@ -70,19 +69,6 @@ def random_cache(folder: Path, cfg, clips: int) -> LatentCache:
     return LatentCache(folder)
 
 
-def seconds_per_step(fn, steps: int, device: torch.device) -> float:
-    for _ in range(3):  # warm-up: allocator, kernels
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tic = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - tic) / steps
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="dit-world")
@@ -119,8 +105,8 @@ def main() -> None:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        base = seconds_per_step(baseline, args.steps, device)
-        full = seconds_per_step(full_step, args.steps, device)
+        base = seconds_per_call(baseline, args.steps, device)
+        full = seconds_per_call(full_step, args.steps, device)
     print(f"device: {device_name(device)}")
     print(
         f"preset {args.preset}, batch {args.batch}, {cfg.data.height}x{cfg.data.width}x{cfg.data.num_frames}"

@@ -7,6 +7,7 @@ A speed means little without the hardware next to it, so every timing tessera pr
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -28,3 +29,19 @@ def device_name(device: str | torch.device = "cpu") -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({cpu_name()}, {torch.get_num_threads()} threads)"
+
+
+def seconds_per_call(fn, calls: int, device: str | torch.device = "cpu", *, warmup: int = 3) -> float:
+    """Mean wall time of `fn()` over `calls` calls, after `warmup` untimed ones (allocator, kernels, oneDNN
+    primitives); on CUDA the queue is drained before and after, so the kernels are counted, not launched."""
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tic = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - tic) / calls
