@@ -19,8 +19,8 @@ TOY = (
 
 def test_the_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path):
     export = recipe.main("cpu", tmp_path, eval_num=1, overrides=TOY)
-    assert export == tmp_path / "dit3" / "export"
-    for stage in ("vae", "vae2", "vae3", "dit", "vae4", "dit2", "dit3"):
+    assert export == tmp_path / "dit4" / "export"
+    for stage in ("vae", "vae2", "vae3", "dit", "vae4", "dit2", "dit3", "dit4"):
         assert (tmp_path / stage / "export").is_dir(), stage
     # each stage starts from the one before it: stage 4 from stage 3, the refit DiT from the first DiT
     assert json.loads((tmp_path / "vae4" / "config.json").read_text())["loop"]["init_from"] == str(
@@ -33,8 +33,12 @@ def test_the_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path):
     assert (
         last["loop"]["init_from"] == str(tmp_path / "dit2" / "export") and last["flow"]["object_weight"] > 0
     )
+    more = json.loads((tmp_path / "dit4" / "config.json").read_text())
+    assert (
+        more["loop"]["init_from"] == str(tmp_path / "dit3" / "export") and more["flow"]["object_weight"] > 0
+    )
     card = json.loads((export / "model.json").read_text())["card"]
     assert card["recipe"] == "tessera train-world --scale cpu"
-    assert (card["vae_steps"], card["dit_steps"]) == (8, 6)
+    assert (card["vae_steps"], card["dit_steps"]) == (8, 8)
     assert {"adherence_seen", "adherence_heldout", "adherence_zh"} <= set(card["eval"])
     assert card["vae_heldout_psnr"] is not None

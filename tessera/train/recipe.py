@@ -6,7 +6,8 @@
 2. train the DiT on its latents (dit-world or dit-world-cpu) -> OUT/dit/export
    On the CPU, as the shipped model was made: then fine-tune the whole VAE with object pixels weighted
    (vae-world-cpu-objects -> OUT/vae4/export), the DiT on its new latents (dit-world-cpu-refit ->
-   OUT/dit2/export), and that DiT with object latents weighted (dit-world-cpu-objects -> OUT/dit3/export)
+   OUT/dit2/export), that DiT with object latents weighted (dit-world-cpu-objects -> OUT/dit3/export),
+   and that DiT trained on at batch 16 (dit-world-cpu-more -> OUT/dit4/export)
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
    and with install=True copy the folder over the package's shipped model (tessera/weights/world).
@@ -61,6 +62,7 @@ def main(
         vae_export = run("vae-world-cpu-objects", "vae4", f"loop.init_from={vae_export}")
         export = run("dit-world-cpu-refit", "dit2", f"vae={vae_export}", f"loop.init_from={export}")
         export = run("dit-world-cpu-objects", "dit3", f"vae={vae_export}", f"loop.init_from={export}")
+        export = run("dit-world-cpu-more", "dit4", f"vae={vae_export}", f"loop.init_from={export}")
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
     device = resolve_device(load_config(f"dit-world{suffix}", list(overrides)).loop.device)
