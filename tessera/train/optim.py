@@ -26,9 +26,9 @@ def resolve_device(name: str) -> torch.device:
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` multiplies bf16 matrices natively: CUDA, or a CPU with AVX512-BF16 or AMX tiles.
 
-    On such a CPU (here a 2-core AMD EPYC with AVX512-BF16) a bf16 matmul runs 4.2x faster than fp32, a world
-    DiT training step 1.85x, a world VAE step 1.8x (benchmarks/train_step.py); on other CPUs bf16 is
-    emulated and slower than fp32. torch exposes the CPU's features only privately, so a missing probe
+    On such a CPU (here a 2-core AMD EPYC with AVX512-BF16) a world DiT training step runs 1.85x and a world
+    VAE step 1.68x faster than in fp32 (benchmarks/precision.py); on other CPUs bf16 is emulated and slower
+    than fp32. torch exposes the CPU's features only privately, so a missing probe
     counts as no.
     """
     if device.type == "cuda":
