@@ -7,14 +7,17 @@ the request: `clean` (1, C, T, h, w) holds the known latents, `mask` (1, 1, T, h
 the rest; a strength below 1 starts the item partly noised, so the model may change it (SDEdit).
 
 Frames and latents. The causal VAE codes pixel frame 0 alone and then every `tf` frames as one latent frame
-(tf = temporal factor, 4 for Wan): latent 0 <- frame 0, latent j >= 1 <- frames tf*(j-1)+1 .. tf*j. Media
-are encoded alone, so their first latent is image-type (one frame). Placed at frame 0 (image to video,
-extending forward) an item is coded exactly as inside the output. A video placed later must start on a
-multiple of tf, p = tf*j: its frame 0 is then the last frame of slot j, and its latents 1.. (which code its
-frames 1.., as a training clip's own latents do) fill slots j+1..; its image-type first latent is dropped and
-frame p is generated (the modes paste the given frames back, see modes.py). A single image placed at p > 0
-has only its image-type latent, which goes into the slot holding p: an approximation the model only learns
-to accept when trained on it.
+(tf = temporal factor, 4 for Wan): latent 0 <- frame 0, latent j >= 1 <- frames tf*(j-1)+1 .. tf*j. A latent
+depends on the frames before it, so media are encoded as they will sit in the output, not alone. Placed at
+frame 0 (image to video, extending forward) an item is coded exactly as inside the output. Placed at a later
+frame p, it is encoded after its first frame held still from frame 0 to p, and only the latents of its own
+frames are kept: a video must start on a multiple of tf, p = tf*j, so that its frame 0 ends slot j; its
+frames 1.. fill slots j+1.. and its frame 0 is generated (the modes paste the given frames back, see
+modes.py); an image fills the slot holding p, coded as that slot's frames all showing it. Encoded alone
+instead, a video's later latents were 40-50% (relative L2) off the latents of the same frames inside a
+one-pass encoding, which is what the DiT trains on, and an image's (an image-type latent) 160%; after the
+still prefix, 3-11% and 10-40% (world clips, runs/scripts/diag_prefix.py). Latents given as media are taken
+as they are (after frame 0, a video's first, image-type latent is dropped).
 
 Shape letters: F frames, H height, W width, C latent channels, T latent frames, h w latent height/width.
 """
@@ -52,18 +55,47 @@ def latent_index(frame: int, temporal_factor: int) -> int:
     return 0 if frame == 0 else (frame - 1) // temporal_factor + 1
 
 
-def media_latents(media: np.ndarray | Tensor, vae: VideoVAE, height: int, width: int) -> Tensor:
-    """(1, C, T, h, w) normalised latents of a Condition's media, checked against the output size."""
-    cfg = vae.cfg
-    device = next(vae.parameters()).device
+def placed_latents(
+    media: np.ndarray | Tensor, frame: int, vae: VideoVAE, height: int, width: int
+) -> tuple[Tensor, int]:
+    """(latents (1, C, T, h, w), first latent slot) of media whose frame 0 sits at output frame `frame`
+    (>= 0), encoded after a still prefix as the module docstring says."""
+    tf = vae.cfg.temporal_factor
     if isinstance(media, Tensor):
-        expected = (cfg.z_dim, height // cfg.spatial_factor, width // cfg.spatial_factor)
-        if media.ndim != 4 or (media.shape[0], *media.shape[2:]) != expected:
-            raise ValueError(
-                f"condition latents must be (C, T, h, w) with (C, h, w) = {expected}, "
-                f"got {tuple(media.shape)}"
-            )
-        return media[None].float().to(device)
+        latents = _given_latents(media, vae, height, width)
+        video = latents.shape[2] > 1
+    else:
+        frames = _media_frames(media, vae, height, width)
+        video = len(frames) > 1
+    if video and frame % tf:
+        raise ValueError(
+            f"a video placed after frame 0 must start on a multiple of {tf} (its frame 0 ends a latent "
+            f"slot), got frame {frame}; use {frame // tf * tf} or {(frame // tf + 1) * tf}"
+        )
+    slot = latent_index(frame, tf)
+    if isinstance(media, Tensor):
+        return (latents[:, :, 1:], slot + 1) if frame and video else (latents, slot)
+    if frame == 0:
+        return _encode(frames, vae), 0
+    if video:  # held still for frames 0 .. frame - 1, then the video: its frame 0 lands on `frame`
+        held = np.concatenate([np.repeat(frames[:1], frame, axis=0), frames])
+        return _encode(held, vae)[:, :, slot + 1 :], slot + 1
+    held = np.repeat(frames, tf * slot + 1, axis=0)  # the image on every frame up to the end of its slot
+    return _encode(held, vae)[:, :, slot:], slot
+
+
+def _given_latents(latents: Tensor, vae: VideoVAE, height: int, width: int) -> Tensor:
+    cfg = vae.cfg
+    expected = (cfg.z_dim, height // cfg.spatial_factor, width // cfg.spatial_factor)
+    if latents.ndim != 4 or (latents.shape[0], *latents.shape[2:]) != expected:
+        raise ValueError(
+            f"condition latents must be (C, T, h, w) with (C, h, w) = {expected}, got {tuple(latents.shape)}"
+        )
+    return latents[None].float().to(next(vae.parameters()).device)
+
+
+def _media_frames(media: np.ndarray, vae: VideoVAE, height: int, width: int) -> np.ndarray:
+    """Pixel media as (F, H, W, 3) uint8 frames, F = tf*k + 1, at the output size, or a ValueError."""
     frames = np.asarray(media)
     if frames.ndim == 3:
         frames = frames[None]  # an image is a 1-frame video
@@ -76,13 +108,17 @@ def media_latents(media: np.ndarray | Tensor, vae: VideoVAE, height: int, width:
             f"condition media is {frames.shape[2]}x{frames.shape[1]} but the output is {width}x{height}; "
             "resize it first (the CLI does: read_video(path, size=(H, W)))"
         )
-    tf = cfg.temporal_factor
+    tf = vae.cfg.temporal_factor
     if (frames.shape[0] - 1) % tf:
         k = (frames.shape[0] - 1) // tf
         raise ValueError(
             f"a condition video needs {tf}k+1 frames, got {frames.shape[0]}; trim it to {tf * k + 1}"
         )
-    video = to_video_tensor(frames)[None].to(device)  # (1, 3, F, H, W)
+    return frames
+
+
+def _encode(frames: np.ndarray, vae: VideoVAE) -> Tensor:
+    video = to_video_tensor(frames)[None].to(next(vae.parameters()).device)  # (1, 3, F, H, W)
     with torch.inference_mode():
         return vae.encode_latents(video).float()  # (1, C, T, h, w)
 
@@ -95,7 +131,7 @@ def build_conditioning(
 ) -> tuple[Tensor, Tensor]:
     """Clean latents (1, C, T, h, w) and mask (1, 1, T, h, w) for the sampler; later items win overlaps."""
     batch, _, num_latents, h, w = latent_shape
-    sf, tf = vae.cfg.spatial_factor, vae.cfg.temporal_factor
+    sf = vae.cfg.spatial_factor
     device = next(vae.parameters()).device
     clean = torch.zeros(latent_shape, device=device)
     mask = torch.zeros(batch, 1, num_latents, h, w, device=device)
@@ -110,16 +146,10 @@ def build_conditioning(
                 f"condition {i}: frame {cond.frame} is outside the output's {num_frames} frames "
                 f"(allowed {-num_frames} .. {num_frames - 1})"
             )
-        latents = media_latents(cond.media, vae, h * sf, w * sf)  # (1, C, Tm, h, w)
-        start = latent_index(frame, tf)
-        if frame > 0 and latents.shape[2] > 1:  # a video after frame 0: drop its image-type latent
-            if frame % tf:
-                raise ValueError(
-                    f"condition {i}: a video placed after frame 0 must start on a multiple of {tf} "
-                    f"(its frame 0 ends a latent slot), got frame {frame}; "
-                    f"use {frame // tf * tf} or {(frame // tf + 1) * tf}"
-                )
-            latents, start = latents[:, :, 1:], start + 1
+        try:
+            latents, start = placed_latents(cond.media, frame, vae, h * sf, w * sf)  # (1, C, Tm, h, w)
+        except ValueError as err:
+            raise ValueError(f"condition {i}: {err}") from None
         if start + latents.shape[2] > num_latents:
             raise ValueError(
                 f"condition {i}: {latents.shape[2]} latent frames from frame {frame} run past the output's "

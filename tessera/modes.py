@@ -9,8 +9,9 @@ given frame, fading out (`carry_seam`), so the cut shows the model's step, not t
 
 Windows and contexts. A window has F = tf*k + 1 frames (k + 1 latents, tf the VAE's temporal factor). A
 context of c = tf*m + 1 given frames occupies m + 1 latents at the window's start, or m latents at its end
-(conditioning.py: a video placed after frame 0 drops its image-type first latent, so its frame 0 is
-regenerated there and pasted back). At least one latent of every window is free.
+(conditioning.py: a video placed after frame 0 is coded as if its frame 0 had held still before it, and only
+the latents of its frames 1.. are kept, so its frame 0 is regenerated there and pasted back). At least one
+latent of every window is free.
 
     forward   window = [ tail of the video (c) | new ]             output = video + new
     backward  window = [ new | head of the video (c) ]             output = new + video

@@ -41,9 +41,11 @@ def test_a_video_after_frame_0_fills_the_slots_after_its_first_frame(gen, clips)
     clean, mask = build_conditioning([Condition(clips[0][:9], frame=8)], gen.vae, shape, 17)
     # Frames 8..16: frame 8 ends slot 2, frames 9..16 are slots 3 and 4 (the clip's latents 1 and 2).
     assert mask[0, 0, :, 0, 0].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    # They are coded after the clip's frame 0 held still for frames 0..7 (conditioning.py), as inside a clip.
+    held = np.concatenate([np.repeat(clips[0][:1], 8, axis=0), clips[0][:9]])
     with torch.inference_mode():
-        own = gen.vae.encode_latents(to_video_tensor(clips[0][:9])[None])  # (1, C, 3, h, w)
-    assert torch.equal(clean[:, :, 3:], own[:, :, 1:])
+        own = gen.vae.encode_latents(to_video_tensor(held)[None])  # (1, C, 5, h, w)
+    assert torch.equal(clean[:, :, 3:], own[:, :, 3:])
     with pytest.raises(ValueError, match="must start on a multiple of 4 .* got frame 6; use 4 or 8"):
         build_conditioning([Condition(clips[0][:5], frame=6)], gen.vae, shape, 17)
 
@@ -90,8 +92,11 @@ def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, clips):
     assert (a0, a1, b1) == (0, 17, len(out.frames)) and b1 - b0 == 17
     assert np.array_equal(out.frames[:17], a) and np.array_equal(out.frames[b0:], b)
     assert out.info["transition_frames"] == b0 - a1 == 7
-    plain = gen.generate(REQUEST).frames
-    assert _mad(out.frames[a1 + 4], a[-1]) < 0.5 * _mad(plain[13], a[-1])  # past the seam carry
+    # The transition goes from one to the other: it starts nearer A's end than B's start and ends the other
+    # way round, and the jump into B is well under the distance between the two (72 levels here).
+    first, last = out.frames[a1], out.frames[b0 - 1]
+    assert _mad(first, a[-1]) < 0.5 * _mad(first, b[0]) and _mad(last, b[0]) < 0.5 * _mad(last, a[-1])
+    assert _mad(last, b[0]) < 0.5 * _mad(a[-1], b[0])
 
 
 def test_loop_ends_where_it_starts(gen):
@@ -100,21 +105,25 @@ def test_loop_ends_where_it_starts(gen):
     assert np.array_equal(out.frames[:17], clip) and len(out.frames) == 17 + out.info["transition_frames"]
 
 
-# Known latents after the free ones (a video's start placed at the window's end) do not yet pull the frames
-# before them into place: the causal VAE decoder cannot look ahead, and the shipped DiT, though trained on
-# suffix and span tasks, has had 5,000 CPU steps. Measured seams into a given start are 33 to 62 levels
-# against about 11 after a given end (benchmarks/modes.py, docs/model-card.md). These pass once they close.
-@pytest.mark.xfail(
-    strict=True, reason="the shipped DiT does not yet lead generated frames into a given start"
-)
 def test_generated_frames_lead_into_a_given_start(gen, clips):
-    a, b = clips
+    """Extending backward, the frames before the given start come to look like it (a plain generation from
+    the same seed is 72 levels from it; known latents after free ones steer the DiT, since the causal decoder
+    cannot look ahead)."""
+    a = clips[0]
     plain = gen.generate(REQUEST).frames
     back = modes.extend(gen, REQUEST, a, "backward")
-    joined = modes.connect(gen, REQUEST, a, b)
-    b0 = joined.info["given"][1][0]
     assert _mad(back.frames[7], a[0]) < 0.5 * _mad(plain[7], a[0])
-    assert _mad(joined.frames[b0 - 1], b[0]) < 0.5 * _mad(plain[11], b[0])
+
+
+# The step into a given start is still several times the footage's usual frame change (13 levels here, the
+# clip's median step 1.8; benchmarks/modes.py measures 8 scenes, and the seam after a given end too). This
+# passes once it closes.
+@pytest.mark.xfail(strict=True, reason="the seam into a given start is still larger than the footage's steps")
+def test_the_seam_into_a_given_start_is_like_the_footages_own_steps(gen, clips):
+    a = clips[0]
+    back = modes.extend(gen, REQUEST, a, "backward")
+    seam = modes.frame_jumps(back.frames[7:9])[0]
+    assert seam <= 2 * np.median(modes.frame_jumps(a))
 
 
 def test_edit_keeps_the_layout_more_the_higher_the_strength(gen, clips):
