@@ -16,8 +16,8 @@ frames 1.. fill slots j+1.. and its frame 0 is generated (the modes paste the gi
 modes.py); an image fills the slot holding p, coded as that slot's frames all showing it. Encoded alone
 instead, a video's later latents were 40-50% (relative L2) off the latents of the same frames inside a
 one-pass encoding, which is what the DiT trains on, and an image's (an image-type latent) 160%; after the
-still prefix, 3-11% and 10-40% (world clips, runs/scripts/diag_prefix.py). Latents given as media are taken
-as they are (after frame 0, a video's first, image-type latent is dropped).
+still prefix, 3-11% and 10-40% (4 world clips; tests/test_conditioning.py checks one). Latents given as
+media are taken as they are (after frame 0, a video's first, image-type latent is dropped).
 
 Shape letters: F frames, H height, W width, C latent channels, T latent frames, h w latent height/width.
 """
