@@ -90,6 +90,30 @@ def save_model_dir(
     return folder
 
 
+def with_decoder(model_dir: str | Path, vae_dir: str | Path, out: str | Path) -> Path:
+    """A copy of a model folder at `out` whose VAE is the one in `vae_dir`, whose encoder and latent
+    statistics must be the model's own (a decoder trained on with the encoder frozen): the DiT was trained on
+    that encoder's latents, so any other VAE would be a silent mismatch. The card records the VAE's folder."""
+    dit, vae, spec = load_model_dir(model_dir)
+    new = load_vae_dir(vae_dir)
+    encoder = ("encoder.", "quant_conv.")
+    old_weights, new_weights = vae.state_dict(), new.state_dict()
+    same_encoder = all(  # to the float16 of a model folder: a retrained encoder differs far more
+        torch.allclose(old_weights[k], new_weights[k], rtol=1e-3, atol=1e-6)
+        for k in old_weights
+        if k.startswith(encoder)
+    )
+    cfg_old, cfg_new = vae.cfg.to_dict(), new.cfg.to_dict()
+    if not same_encoder or cfg_old != cfg_new:
+        raise ValueError(
+            f"{vae_dir} codes video differently from {model_dir}'s VAE (encoder weights or latent statistics "
+            "differ); only a VAE whose decoder alone was trained on (decoder_only=true) fits its DiT"
+        )
+    spec = {k: v for k, v in spec.items() if k not in ("format", "dit", "vae")}
+    spec["card"] = {**spec.get("card", {}), "decoder_from": str(vae_dir)}
+    return save_model_dir(out, dit, new, spec)
+
+
 def read_model_spec(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / "model.json"

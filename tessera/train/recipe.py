@@ -7,7 +7,9 @@
    On the CPU, as the shipped model was made: then fine-tune the whole VAE with object pixels weighted
    (vae-world-cpu-objects -> OUT/vae4/export), the DiT on its new latents (dit-world-cpu-refit ->
    OUT/dit2/export), that DiT with object latents weighted (dit-world-cpu-objects -> OUT/dit3/export),
-   and that DiT trained on at batch 16 (dit-world-cpu-more -> OUT/dit4/export)
+   that DiT trained on at batch 16 (dit-world-cpu-more -> OUT/dit4/export), and the VAE's decoder alone
+   trained on (vae-world-cpu-decoder2 -> OUT/vae5/export; the latents stay), which replaces the model
+   folder's decoder -> OUT/model
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
    and with install=True copy the folder over the package's shipped model (tessera/weights/world).
@@ -25,7 +27,7 @@ from tessera.config import load_config
 from tessera.machine import device_name
 from tessera.train import train_dit, train_vae
 from tessera.train.optim import resolve_device
-from tessera.weights import SHIPPED_MODEL, read_model_spec
+from tessera.weights import SHIPPED_MODEL, read_model_spec, with_decoder
 
 SCALES = ("cpu", "gpu")
 
@@ -63,6 +65,8 @@ def main(
         export = run("dit-world-cpu-refit", "dit2", f"vae={vae_export}", f"loop.init_from={export}")
         export = run("dit-world-cpu-objects", "dit3", f"vae={vae_export}", f"loop.init_from={export}")
         export = run("dit-world-cpu-more", "dit4", f"vae={vae_export}", f"loop.init_from={export}")
+        vae_export = run("vae-world-cpu-decoder2", "vae5", f"loop.init_from={vae_export}")
+        export = with_decoder(export, vae_export, out / "model")
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
     device = resolve_device(load_config(f"dit-world{suffix}", list(overrides)).loop.device)
