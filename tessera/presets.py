@@ -130,14 +130,16 @@ def vae_world_cpu_decoder2() -> VAERunConfig:
     """Stage 9 on the CPU: stage 4's decoder alone trained on, in bf16 where the CPU has it. Stage 4's
     encoder keeps objects' colour, so what its round trip loses (25.5 dB; corners come back round) is now
     the decoder's to win back; with the encoder frozen the latents, and the DiT trained on them, stay valid,
-    so every generated video gains what the decoder gains."""
+    so every generated video gains what the decoder gains. Measured: held-out PSNR 25.50 -> 25.85 dB, the
+    round trip's adherence 0.495 -> 0.583 (48 scenes). The shipped run was planned as 10,000 steps and
+    resumed at step 3,250 under this 5,000-step schedule (its PSNR was flat from step 1,250 to 3,000)."""
     base = vae_world_cpu_objects()
     return dataclasses.replace(
         base,
         optim=OptimConfig(lr=3e-4, warmup_steps=50, decay_to=0.1),
         loop=dataclasses.replace(
             base.loop,
-            steps=10000,
+            steps=5000,
             out="runs/vae-world-cpu-decoder2",
             init_from="runs/vae-world-cpu-objects/export",
         ),
