@@ -37,14 +37,28 @@ def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype = torch
     return path
 
 
-def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
-    """Load a safetensors file strictly into `module`, cast to the module's dtype and device."""
+def load_weights(module: nn.Module, path: str | Path, *, new_children: tuple[str, ...] = ()) -> nn.Module:
+    """Load a safetensors file strictly into `module`, cast to the module's dtype and device.
+
+    `new_children` names submodules (dotted paths) that the file must not hold and that keep their fresh
+    initialisation: a model grown by a part that starts as a no-op, fine-tuned from weights without it.
+    Any other missing or unexpected key is an error."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such weights file")
     ref = next(module.parameters())
     tensors = {k: v.to(ref.dtype) for k, v in load_file(str(path), device=str(ref.device)).items()}
-    module.load_state_dict(tensors, strict=True)
+    prefixes = tuple(f"{name}." for name in new_children)
+    held = sorted(k for k in tensors if k.startswith(prefixes))
+    if held:
+        raise ValueError(f"{path} already holds {held[:3]}..., which were to start fresh")
+    result = module.load_state_dict(tensors, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{path} does not fit {type(module).__name__}: missing {missing[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}"
+        )
     return module
 
 

@@ -12,8 +12,9 @@ from tessera.convert.wan_dit import (
     load_wan_dit,
     original_to_diffusers_dit_key,
 )
-from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig
+from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, pool_text
 from tessera.models.layers import timestep_embedding
+from tessera.weights import load_weights, save_weights
 
 TINY = DIT_SIZES["tiny"]
 # The same architecture as a diffusers WanTransformer3DModel config (its own test size, wan21.md).
@@ -161,6 +162,55 @@ def test_fully_masked_text_gives_finite_output_independent_of_the_text():
         # The row attends to nothing (not, say, uniformly to all its masked tokens).
         assert torch.equal(model(x, t, torch.randn_like(context), mask)[0], out[0])
         assert torch.equal(out[1], model(x, t, context)[1])
+
+
+def test_pool_text_is_the_mean_of_the_real_tokens():
+    context = torch.randn(2, 5, 3)
+    mask = torch.tensor([[True, True, False, False, False], [True] * 5])
+    pooled = pool_text(context, mask)
+    assert torch.allclose(pooled[0], context[0, :2].mean(0)) and torch.allclose(pooled[1], context[1].mean(0))
+    assert torch.allclose(pool_text(context, None), context.mean(1))
+
+
+POOLED = "condition_embedder.pooled_text_embedder"
+
+
+def test_pooled_text_starts_as_a_no_op_then_hears_the_text(tmp_path):
+    """A DiT grown by the pooled-text path predicts what the DiT it was loaded from did; once that path has
+    weights, the text moves the output through it alone (the cross-attention is cut off here)."""
+    plain = random_dit()
+    save_weights(plain, tmp_path / "dit.safetensors")
+    grown = DiT(dataclasses.replace(TINY, pooled_text=True)).eval()
+    load_weights(grown, tmp_path / "dit.safetensors", new_children=(POOLED,))
+    x, t, context = inputs()
+    mask = torch.tensor([[True] * 4 + [False] * 3, [True] * 7])
+    with torch.no_grad():
+        assert torch.equal(grown(x, t, context, mask), plain(x, t, context, mask))
+        for block in grown.blocks:  # the text now reaches the output only through the pooled path
+            block.attn2.to_out[0].weight.zero_()
+            block.attn2.to_out[0].bias.zero_()
+        out = grown(x, t, context, mask)
+        assert torch.equal(grown(x, t, 3 * context, mask), out)  # still a no-op: its last layer is zero
+        grown.condition_embedder.pooled_text_embedder.linear_2.weight.normal_()
+        out = grown(x, t, context, mask)
+        assert not torch.allclose(grown(x, t, 3 * context, mask), out)
+        other = context.clone()
+        other[0, 4:] = torch.randn(3, TINY.text_dim)  # masked tokens stay out of the mean too
+        assert torch.equal(grown(x, t, other, mask), out)
+
+
+def test_load_weights_refuses_files_that_do_not_fit(tmp_path):
+    plain, grown = random_dit(), DiT(dataclasses.replace(TINY, pooled_text=True))
+    save_weights(plain, tmp_path / "plain.safetensors")
+    save_weights(grown, tmp_path / "grown.safetensors")
+    with pytest.raises(ValueError, match="missing"):  # a new part must be named to start fresh
+        load_weights(grown, tmp_path / "plain.safetensors")
+    with pytest.raises(ValueError, match="unexpected"):
+        load_weights(random_dit(), tmp_path / "grown.safetensors")
+    with pytest.raises(ValueError, match="already holds"):
+        load_weights(grown, tmp_path / "grown.safetensors", new_children=(POOLED,))
+    with pytest.raises(ValueError, match="missing"):  # only the named part may be missing
+        load_weights(DiT(dataclasses.replace(TINY, num_layers=3)), tmp_path / "plain.safetensors")
 
 
 def test_meta_build_then_init_weights():

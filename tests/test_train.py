@@ -163,6 +163,14 @@ def test_dit_fine_tuning_starts_from_the_given_export(vae_run, dit_run, tmp_path
     assert all(torch.equal(start[k], v) for k, v in tuned.state_dict().items())
     with pytest.raises(ValueError, match="holds a different DiT"):
         train_dit.main(load_config("dit-tiny", [*overrides, "model.num_layers=3"]), progress=False)
+    # A DiT grown by the pooled-text path starts from the export's weights, the new path at its no-op init.
+    grown_cfg = load_config("dit-tiny", [*overrides, "model.pooled_text=true"])
+    grown_dir = train_dit.main(grown_cfg, progress=False)
+    grown = load_model_dir(grown_dir)[0].state_dict()
+    new = {k for k in grown if k.startswith("condition_embedder.pooled_text_embedder.")}
+    assert new and set(grown) - new == set(start)
+    assert all(torch.equal(start[k], grown[k]) for k in start)
+    assert not grown["condition_embedder.pooled_text_embedder.linear_2.weight"].any()
 
 
 class _Interrupted(Exception):
@@ -202,6 +210,8 @@ def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(vae_run, tmp_
     stop_at[0] = None
     b = train_dit.main(resumable, progress=False)
     assert drawn[:7] == straight[:7] and drawn[7:] == straight[5:]  # the same batches, from step 5 on again
+    # The interrupted run had logged step 5; its resumption logs it again, and the log keeps one of each.
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a") and _losses(tmp_path / "b")[1][0] == 5
     shapes = {shape[1:] for _, _, shape in straight}  # (C, T, h, w): 2 latent frames, or 1 for images
     assert {(4, 2, 4, 4), (4, 2, 4, 6), (4, 2, 6, 4), (4, 1, 4, 4)} <= shapes
     cache = LatentCache(tmp_path / "a" / "cache")

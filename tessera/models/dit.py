@@ -11,6 +11,9 @@ known frames are conditioned on (their tokens get time 0) with one model and one
 own models: the head may predict clean latents (`prediction="x0"`, as JiT, Li & He 2025), which forward turns
 into the velocity, so callers never know the difference. A velocity holds the noise itself, which a narrow
 DiT with large patches cannot carry through; clean latents are far more predictable.
+A third, also for our own models (`pooled_text`): the mean of the prompt's text tokens joins the time
+embedding, so the text modulates every block as the class label does in DiT and the pooled text vector in SD3
+and Flux, besides being attended to. Wan configurations have neither, and their keys stay diffusers' own.
 
 A block: adaLN-modulated self-attention with 3D RoPE and a gated residual; cross-attention to the text
 (affine LayerNorm, no modulation, no gate); adaLN-modulated GELU MLP with a gated residual. The six
@@ -66,6 +69,9 @@ class DiTConfig:
     # What the output head predicts: "v" (the velocity itself, as Wan) or "x0" (the clean latents, turned into
     # a velocity inside forward; see DiT.forward). Either way the DiT is called as a velocity predictor.
     prediction: str = "v"
+    # Also condition every modulation on the text: the masked mean of the text tokens, through an MLP, is
+    # added to the time embedding (SD3 and Flux add a pooled text vector there). Wan has no such path.
+    pooled_text: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "patch_size", tuple(self.patch_size))
@@ -145,7 +151,8 @@ class MLP(nn.Module):
 
 
 class ConditionEmbedder(nn.Module):
-    """Flow time -> (time embedding, block modulation); text tokens -> model width."""
+    """Flow time (and, with pooled_text, the text's mean) -> (time embedding, block modulation); text tokens
+    -> model width."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -153,16 +160,27 @@ class ConditionEmbedder(nn.Module):
         self.time_embedder = MLP(cfg.freq_dim, cfg.dim, nn.SiLU())
         self.time_proj = nn.Linear(cfg.dim, 6 * cfg.dim)  # shared by all blocks; SiLU applied before it
         self.text_embedder = MLP(cfg.text_dim, cfg.dim, nn.GELU(approximate="tanh"))
+        self.pooled_text_embedder = MLP(cfg.text_dim, cfg.dim, nn.SiLU()) if cfg.pooled_text else None
 
     def forward(
-        self, t: torch.Tensor, context: torch.Tensor
+        self, t: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # A per-sample t gets a token axis of size 1, so everything after broadcasts over L for free.
         t = t[:, None] if t.ndim == 1 else t  # (B, 1 | L)
         temb = self.time_embedder(timestep_embedding(t, self.freq_dim))  # (B, 1|L, D)
+        if self.pooled_text_embedder is not None:
+            temb = temb + self.pooled_text_embedder(pool_text(context, context_mask))[:, None, :]  # (B,1|L,D)
         modulation = self.time_proj(F.silu(temb).to(self.time_proj.weight.dtype))  # (B, 1|L, 6D)
         modulation = rearrange(modulation, "b l (six d) -> b l six d", six=6)  # (B, 1|L, 6, D)
         return temb, modulation, self.text_embedder(context)  # context: (B, S, D)
+
+
+def pool_text(context: torch.Tensor, context_mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of each prompt's real tokens: context (B, S, D_text), mask (B, S) or None -> (B, D_text)."""
+    if context_mask is None:
+        return context.mean(dim=1)  # (B, D_text)
+    weights = context_mask.to(context.dtype)[:, :, None]  # (B, S, 1)
+    return (context * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1)  # (B, D_text)
 
 
 class Attention(nn.Module):
@@ -300,6 +318,8 @@ class DiT(nn.Module):
           are rows of that table, which Wan initialises randomly; gates start at ~1/sqrt(D) instead.)
         - `scale_shift_table`s normal / sqrt(D), as Wan: small shifts, scales near 1, gates ~ 1/sqrt(D).
         - `proj_out` zero: the network predicts v = 0 at init, a stable start for flow matching.
+        - The pooled-text MLP's last layer zero, so it adds nothing at first: a DiT trained without it
+          loads into one with it (`loop.init_from`) and starts out predicting exactly what it did.
         - Norm weights one, biases zero; the rotary tables are recomputed (buffers are not in the state dict).
         """
         for module in self.modules():
@@ -319,7 +339,10 @@ class DiT(nn.Module):
             self.condition_embedder.time_embedder.linear_2,
         ):
             nn.init.normal_(linear.weight, std=0.02)
-        for layer in (self.condition_embedder.time_proj, self.proj_out):
+        zero_layers = [self.condition_embedder.time_proj, self.proj_out]
+        if (pooled := self.condition_embedder.pooled_text_embedder) is not None:
+            zero_layers.append(pooled.linear_2)
+        for layer in zero_layers:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         for table in [self.scale_shift_table] + [block.scale_shift_table for block in self.blocks]:
@@ -378,7 +401,8 @@ class DiT(nn.Module):
         rope = self.rope(grid, x.device)  # cos, sin: (L, K/2)
         tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, D, F', H', W')
         tokens = rearrange(tokens, "b d f h w -> b (f h w) d")  # (B, L, D)
-        temb, modulation, context = self.condition_embedder(t, context)  # (B,1|L,D), (B,1|L,6,D), (B,S,D)
+        temb, modulation, context = self.condition_embedder(t, context, context_mask)
+        # temb (B, 1|L, D), modulation (B, 1|L, 6, D), context (B, S, D)
         mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, S)
         for block in self.blocks:
             tokens = block(tokens, context, modulation, rope, mask)

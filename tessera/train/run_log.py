@@ -19,15 +19,25 @@ def step_bar(desc: str, start: int, loop: LoopConfig, enabled: bool = True) -> t
 
 
 class RunLog:
-    """Scalars per step, to TensorBoard (OUT/tb) and OUT/metrics.jsonl; `plot()` draws OUT/curves.png."""
+    """Scalars per step, to TensorBoard (OUT/tb) and OUT/metrics.jsonl; `plot()` draws OUT/curves.png.
 
-    def __init__(self, out: str | Path) -> None:
+    A run that starts at step `start` (0, or a resumed checkpoint's step) first drops what an earlier,
+    interrupted run logged from that step on, so every step appears once and the curves are the run's own.
+    """
+
+    def __init__(self, out: str | Path, start: int = 0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(self.out / "tb"))
-        self.jsonl = (self.out / "metrics.jsonl").open("a", encoding="utf-8")
+        self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start)
+        path = self.out / "metrics.jsonl"
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] < start]
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            partial.replace(path)
+        self.jsonl = path.open("a", encoding="utf-8")
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():

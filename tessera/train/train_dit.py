@@ -15,6 +15,7 @@ bucket has nothing to give, so images train text to image.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -95,13 +96,16 @@ def training_loss(
 
 
 def start_from(model: DiT, cfg: DiTRunConfig) -> None:
-    """Load the DiT of the model folder cfg.loop.init_from; its architecture must be cfg.model."""
+    """Load the DiT of the model folder cfg.loop.init_from; its architecture must be cfg.model, or cfg.model
+    without the pooled-text path, which then starts as a no-op (DiT.init_weights) and is learnt from here."""
     folder = Path(cfg.loop.init_from)
     theirs = DiTConfig.from_dict(read_model_spec(folder)["dit"])
-    if theirs != cfg.model:
+    grows_pooled_text = cfg.model.pooled_text and theirs == dataclasses.replace(cfg.model, pooled_text=False)
+    if theirs != cfg.model and not grows_pooled_text:
         diff = {k: v for k, v in theirs.to_dict().items() if cfg.model.to_dict().get(k) != v}
         raise ValueError(f"loop.init_from={folder} holds a different DiT: {diff} (this run's model differs)")
-    load_weights(model, folder / "dit.safetensors")
+    new = ("condition_embedder.pooled_text_embedder",) if grows_pooled_text else ()
+    load_weights(model, folder / "dit.safetensors", new_children=new)
 
 
 def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
@@ -165,7 +169,7 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
             raise ValueError(f"{ckpt} holds no batch sampler position (written before bucket batches)")
         sampler.load_state_dict(state["extra"]["sampler"])
     batches = iter(sampler)
-    log = RunLog(out)
+    log = RunLog(out, start)
 
     bar = step_bar("train-dit", start, cfg.loop, progress)
     tic = time.perf_counter()

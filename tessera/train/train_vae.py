@@ -135,7 +135,7 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
     if (ckpt := latest_checkpoint(out)) is not None:
         start = load_checkpoint(ckpt, model, ema, optimizer)["step"]
     dataset = make_dataset(cfg.data)
-    log = RunLog(out)
+    log = RunLog(out, start)
 
     bar = step_bar("train-vae", start, cfg.loop, progress)
     tic = time.perf_counter()
