@@ -8,7 +8,7 @@ For N held-out world scenes it reports, as means over scenes:
   where the model's continuation meets the given frames (pasted back exactly). Baselines from the same run:
   the footage's own median and largest frame-to-frame change, and the VAE round trip's difference to the
   footage (a continuation decoded from kept latents differs from the pasted originals by about this much),
-  and for extend forward the seam of the same window without modes.carry_seam;
+  and for extend forward and backward the seam of the same window without modes.carry_seam;
 - edit at strengths 0.4 / 0.6 / 0.8: mean absolute difference to the input video, against a plain generation;
   a clip longer than the model takes, edited window by window: its difference to the input, and the jump
   where each window's new frames meet the kept tail of the one before, against its median jump;
@@ -150,6 +150,12 @@ def main() -> None:
         bwd = modes.extend(gen, r, clip, "backward")
         start_b = bwd.info["given"][0][0]
         add("extend backward seam jump", seam_jump(bwd.frames, start_b))
+        c = bwd.info["context_frames"]  # the same window without the carry into the given start
+        raw = gen.generate(replace(r, conditions=(Condition(clip[:c], frame=start_b),))).frames
+        add(
+            "extend backward seam jump, window's error not carried",
+            seam_jump(np.concatenate([raw[:start_b], clip]), start_b),
+        )
         show("--extend backward: new frames, then the footage", bwd.frames)
         con = modes.connect(gen, r, clip, clip2)
         (_, a_end), (b_start, _) = con.info["given"]

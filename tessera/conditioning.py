@@ -11,13 +11,17 @@ Frames and latents. The causal VAE codes pixel frame 0 alone and then every `tf`
 depends on the frames before it, so media are encoded as they will sit in the output, not alone. Placed at
 frame 0 (image to video, extending forward) an item is coded exactly as inside the output. Placed at a later
 frame p, it is encoded after its first frame held still from frame 0 to p, and only the latents of its own
-frames are kept: a video must start on a multiple of tf, p = tf*j, so that its frame 0 ends slot j; its
-frames 1.. fill slots j+1.. and its frame 0 is generated (the modes paste the given frames back, see
-modes.py); an image fills the slot holding p, coded as that slot's frames all showing it. Encoded alone
-instead, a video's later latents were 40-50% (relative L2) off the latents of the same frames inside a
-one-pass encoding, which is what the DiT trains on, and an image's (an image-type latent) 160%; after the
-still prefix, 3-11% and 10-40% (4 world clips; tests/test_conditioning.py checks one). Latents given as
-media are taken as they are (after frame 0, a video's first, image-type latent is dropped).
+frames are kept. A video must start on a slot boundary, one of two ways:
+- p = tf*j + 1, tf*m frames: it fills slots j+1 .. j+m whole, and every frame of it is a given latent's
+  (extending backward and connecting into a video's start use this, so the generated frames meet a given
+  frame the window decodes, as after a given end);
+- p = tf*j, tf*m + 1 frames: its frame 0 ends slot j, which it shares with free frames, so that frame is
+  generated (the modes paste given frames back, see modes.py) and its frames 1.. fill slots j+1 ...
+An image fills the slot holding p, coded as that slot's frames all showing it. Encoded alone instead, a
+video's later latents were 40-50% (relative L2) off the latents of the same frames inside a one-pass
+encoding, which is what the DiT trains on, and an image's (an image-type latent) 160%; after the still
+prefix, 3-11% and 10-40% (4 world clips; tests/test_conditioning.py checks one). Latents given as media are
+taken as they are: at frame 0 or tf*j + 1 all of them, at frame tf*j the first (image-type) one is dropped.
 
 Shape letters: F frames, H height, W width, C latent channels, T latent frames, h w latent height/width.
 """
@@ -67,19 +71,29 @@ def placed_latents(
     else:
         frames = _media_frames(media, vae, height, width)
         video = len(frames) > 1
-    if video and frame % tf:
+    if video and frame and frame % tf > 1:
+        j = frame // tf
         raise ValueError(
-            f"a video placed after frame 0 must start on a multiple of {tf} (its frame 0 ends a latent "
-            f"slot), got frame {frame}; use {frame // tf * tf} or {(frame // tf + 1) * tf}"
+            f"a video placed after frame 0 must start on a latent slot's boundary: at frame {tf}j + 1 "
+            f"(it fills slots from there) or {tf}j (its frame 0 ends slot j and is regenerated), got frame "
+            f"{frame}; use {tf * j + 1} or {tf * (j + 1)}"
         )
+    starts_slot = video and (frame - 1) % tf == 0  # else frame 0, or its frame 0 ends a slot, or an image
     slot = latent_index(frame, tf)
     if isinstance(media, Tensor):
-        return (latents[:, :, 1:], slot + 1) if frame and video else (latents, slot)
+        return (latents[:, :, 1:], slot + 1) if video and frame and not starts_slot else (latents, slot)
+    if video and (len(frames) - 1 + starts_slot) % tf:  # its last frame must end a slot
+        if starts_slot:
+            want, trim = f"{tf}k frames when it starts a latent slot (frame {frame})", len(frames) // tf * tf
+        else:
+            want, trim = f"{tf}k+1 frames", (len(frames) - 1) // tf * tf + 1
+        raise ValueError(f"a condition video needs {want}, got {len(frames)}; trim it to {trim}")
     if frame == 0:
         return _encode(frames, vae), 0
     if video:  # held still for frames 0 .. frame - 1, then the video: its frame 0 lands on `frame`
         held = np.concatenate([np.repeat(frames[:1], frame, axis=0), frames])
-        return _encode(held, vae)[:, :, slot + 1 :], slot + 1
+        first = slot if starts_slot else slot + 1
+        return _encode(held, vae)[:, :, first:], first
     held = np.repeat(frames, tf * slot + 1, axis=0)  # the image on every frame up to the end of its slot
     return _encode(held, vae)[:, :, slot:], slot
 
@@ -95,7 +109,7 @@ def _given_latents(latents: Tensor, vae: VideoVAE, height: int, width: int) -> T
 
 
 def _media_frames(media: np.ndarray, vae: VideoVAE, height: int, width: int) -> np.ndarray:
-    """Pixel media as (F, H, W, 3) uint8 frames, F = tf*k + 1, at the output size, or a ValueError."""
+    """Pixel media as (F, H, W, 3) uint8 frames at the output size, or a ValueError."""
     frames = np.asarray(media)
     if frames.ndim == 3:
         frames = frames[None]  # an image is a 1-frame video
@@ -107,12 +121,6 @@ def _media_frames(media: np.ndarray, vae: VideoVAE, height: int, width: int) -> 
         raise ValueError(
             f"condition media is {frames.shape[2]}x{frames.shape[1]} but the output is {width}x{height}; "
             "resize it first (the CLI does: read_video(path, size=(H, W)))"
-        )
-    tf = vae.cfg.temporal_factor
-    if (frames.shape[0] - 1) % tf:
-        k = (frames.shape[0] - 1) // tf
-        raise ValueError(
-            f"a condition video needs {tf}k+1 frames, got {frames.shape[0]}; trim it to {tf * k + 1}"
         )
     return frames
 

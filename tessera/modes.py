@@ -3,15 +3,16 @@
 Each mode turns the given media into `Condition` items for one sampling window (a request of the model's
 length, `Generator.resolve`), runs `Generator.generate`, and assembles the output. Given frames are pasted
 back unchanged (nothing the user supplied is lost to the VAE's round trip); the model generates around them,
-conditioned on their latents, and new frames that follow given ones take over the VAE's error on the last
-given frame, fading out (`carry_seam`), so the cut shows the model's step, not the round trip's.
+conditioned on their latents, and new frames next to given ones take over the window's error on the given
+frame they meet (after a given end or before a given start), fading out (`carry_seam`), so the cut shows the
+model's step, not the decoder's error.
 `GeneratedVideo.info["given"]` lists the output ranges that are given frames.
 
 Windows and contexts. A window has F = tf*k + 1 frames (k + 1 latents, tf the VAE's temporal factor). A
-context of c = tf*m + 1 given frames occupies m + 1 latents at the window's start, or m latents at its end
-(conditioning.py: a video placed after frame 0 is coded as if its frame 0 had held still before it, and only
-the latents of its frames 1.. are kept, so its frame 0 is regenerated there and pasted back). At least one
-latent of every window is free.
+context at the window's start is c = tf*m + 1 given frames, m + 1 latents; one at its end is c = tf*m
+frames starting a latent slot, m latents (conditioning.py: coded as if its frame 0 had held still before
+it), or for a video shorter than tf its frame 0 alone, as an image on the last frame. Either way the window
+decodes every given frame it holds, so both seams can carry. At least one latent of every window is free.
 
     forward   window = [ tail of the video (c) | new ]             output = video + new
     backward  window = [ new | head of the video (c) ]             output = new + video
@@ -60,8 +61,15 @@ def _check_video(name: str, video: np.ndarray, r: GenerationRequest) -> np.ndarr
 
 
 def context_latents(available: int, tf: int, limit: int) -> int:
-    """m for a context of tf*m + 1 frames: as many as `available` frames allow, at most `limit`, >= 0."""
+    """m for a context of tf*m + 1 frames at a window's start: as many as `available` frames allow, at most
+    `limit`, >= 0."""
     return max(0, min(limit, (available - 1) // tf))
+
+
+def head_frames(available: int, tf: int, limit: int) -> int:
+    """c, the frames of a video's head given at a window's end: tf*m starting a latent slot (m latents, at
+    most `limit`), or 1 (its frame 0 as an image on the last frame) for a video shorter than tf frames."""
+    return max(1, tf * min(limit, available // tf))
 
 
 def _generate(
@@ -80,8 +88,8 @@ def extend(
 ) -> GeneratedVideo:
     """`video` (F, H, W, 3) continued after its end ("forward") or preceded by what came before ("backward").
 
-    The context is c = tf*m + 1 frames of the video, up to half the window, leaving at least one free latent
-    (a video of <= tf frames gives just its end frame); the window's other F - c frames are new.
+    The context is up to half the window of the video's end (tf*m + 1 frames, `context_latents`) or start
+    (tf*m frames, `head_frames`), leaving at least one free latent; the window's other frames are new.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -89,16 +97,17 @@ def extend(
     if k < 1:
         raise ValueError(f"extending needs a window of at least {tf + 1} frames, got {r.num_frames}")
     video = _check_video("the video to extend", video, r)
-    m = context_latents(len(video), tf, min(k - 1, max(1, k // 2)))
-    c = tf * m + 1
+    limit = min(k - 1, max(1, k // 2))
     if direction == "forward":
+        c = tf * context_latents(len(video), tf, limit) + 1
         window = _generate(gen, r, [Condition(video[-c:], frame=0)], progress)
         frames = np.concatenate([video, carry_seam(window[c:], video[-1], window[c - 1], tf)])
         given = [(0, len(video))]
     else:
-        start = r.num_frames - c  # tf * (k - m): the head's frame 0 ends a latent slot
+        c = head_frames(len(video), tf, limit)
+        start = r.num_frames - c  # tf*(k - m) + 1, or the last frame
         window = _generate(gen, r, [Condition(video[:c], frame=start)], progress)
-        frames = np.concatenate([window[:start], video])
+        frames = np.concatenate([carry_seam(window[:start], video[0], window[start], tf, before=True), video])
         given = [(start, start + len(video))]
     return _result(gen, r, frames, given, mode=f"extend {direction}", context_frames=c)
 
@@ -117,16 +126,16 @@ def connect(
         raise ValueError(f"connecting needs a window of at least {2 * tf + 1} frames, got {r.num_frames}")
     first = _check_video("the first video", first, r)
     second = _check_video("the second video", second, r)
-    # Contexts of up to (k - 1) // 2 latents each leave a free latent between them. A second video of <= tf
+    # Contexts of up to (k - 1) // 2 latents each leave a free latent between them. A second video of < tf
     # frames gives just its frame 0, as an image on the last frame.
-    m_a = context_latents(len(first), tf, (k - 1) // 2)
-    m_b = context_latents(len(second), tf, (k - 1) // 2)
-    c_a, c_b = tf * m_a + 1, tf * m_b + 1
-    start = r.num_frames - c_b  # tf * (k - m_b): the head's frame 0 ends a latent slot
+    c_a = tf * context_latents(len(first), tf, (k - 1) // 2) + 1
+    c_b = head_frames(len(second), tf, (k - 1) // 2)
+    start = r.num_frames - c_b  # where the head of `second` starts: tf*(k - m_b) + 1, or the last frame
     window = _generate(
         gen, r, [Condition(first[-c_a:], frame=0), Condition(second[:c_b], frame=start)], progress
     )
     transition = carry_seam(window[c_a:start], first[-1], window[c_a - 1], tf)
+    transition = carry_seam(transition, second[0], window[start], tf, before=True)
     frames = np.concatenate([first, transition, second])
     given = [(0, len(first)), (len(first) + len(transition), len(frames))]
     return _result(gen, r, frames, given, mode="connect", transition_frames=len(transition))
@@ -279,25 +288,29 @@ def _chain(
     return frames, windows
 
 
-def carry_seam(new: np.ndarray, given: np.ndarray, decoded: np.ndarray, span: int) -> np.ndarray:
-    """`new` frames (F, H, W, 3) that follow a given frame, with the VAE's error on that frame carried into
-    them, fading out.
+def carry_seam(
+    new: np.ndarray, given: np.ndarray, decoded: np.ndarray, span: int, *, before: bool = False
+) -> np.ndarray:
+    """`new` frames (F, H, W, 3) next to a given frame, with the window's error on that frame carried into
+    them, fading out with the distance from it.
 
     Given frames are pasted back as they were, but the window around them was decoded from latents: its
-    own version of the last given frame (`decoded`, against the original `given`) is off by the VAE round
-    trip's error (a mean 8 levels for the world model), and unmatched the cut from the pasted original to the
-    first new frame shows that error on top of the model's own step. The difference given - decoded is added
-    to the first `span` new frames with weights span / (span + 1), ..., 1 / (span + 1), so the error fades
-    out in even steps instead of appearing at once. Only for frames that follow decoded given latents in
-    the same window (an extension forward, a connection's first side, an edit's next window): where given
-    frames come after new ones, their first frame is regenerated, not decoded, and nothing is carried.
+    own version of the given frame the new ones meet (`decoded`, against the original `given`) is off, and
+    unmatched the cut from the new frames to the pasted original shows that error on top of the model's own
+    step. After a given end (`before=False`: the new frames follow it) the error is the VAE round trip's (a
+    mean 8 levels for the world model): the causal decoder has read only given latents up to there. Before a
+    given start (`before=True`: the new frames lead into it, the last of them is next to it) it is larger
+    (about 20), since the decoder reads the given latents after generated ones. The difference given -
+    decoded is added to the `span` new frames nearest the given one with weights span / (span + 1), ...,
+    1 / (span + 1), so the error fades out in even steps instead of appearing at once. `decoded` must be the
+    same window's decode of given latents, so that the model's step into them stays what it was.
     """
     residual = given.astype(np.float32) - decoded.astype(np.float32)  # (H, W, 3)
-    weights = 1 - np.arange(1, min(span, len(new)) + 1, dtype=np.float32) / (span + 1)  # (S,)
-    out = new.copy()
+    out = new[::-1].copy() if before else new.copy()  # nearest the given frame first
+    weights = 1 - np.arange(1, min(span, len(out)) + 1, dtype=np.float32) / (span + 1)  # (S,)
     head = out[: len(weights)].astype(np.float32) + weights[:, None, None, None] * residual
     out[: len(weights)] = np.clip(np.rint(head), 0, 255).astype(np.uint8)
-    return out
+    return out[::-1] if before else out
 
 
 def _result(gen: Generator, r: GenerationRequest, frames: np.ndarray, given, **info) -> GeneratedVideo:
