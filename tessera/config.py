@@ -91,6 +91,9 @@ class FlowConfig:
     # Loss weight of a latent: 1 + object_weight * the share of its pixels that show an object (world data
     # has object masks; other data weighs 1). Objects are a few percent of a world scene's latents.
     object_weight: float = 0.0
+    # Where the loss measures the error (diffusion/flow.py flow_loss): "v", the velocity (the default), or
+    # "x0", the clean data, which weighs high noise levels relatively more (by t^2).
+    loss_space: str = "v"
 
 
 @dataclass(frozen=True)

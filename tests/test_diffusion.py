@@ -121,6 +121,24 @@ def test_flow_loss_weighting():
     assert loss.item() == 0 and torch.isfinite(v_pred.grad).all()
 
 
+def test_flow_loss_in_data_space_is_the_x0_error():
+    g = torch.Generator().manual_seed(0)
+    x0, noise, v_pred = (torch.randn(2, 3, 2, 4, 4, generator=g) for _ in range(3))
+    t = torch.tensor([0.3, 0.9])
+    x_t = interpolate(x0, noise, t)
+    x0_pred = x_t - t.view(-1, 1, 1, 1, 1) * v_pred  # what the velocity says the clean data is
+    assert flow_loss(v_pred, x0, noise, t=t).item() == pytest.approx((x0_pred - x0).square().mean().item())
+    # per-element times (given latents at 0) with their mask: only the free latents' x0 error counts
+    t_field = t.view(-1, 1, 1, 1, 1).expand(2, 1, 2, 4, 4).clone()
+    t_field[:, :, 0] = 0
+    free = (t_field > 0).float()
+    expected = ((x0_pred - x0).square() * free)[:, :, 1:].mean().item()
+    assert flow_loss(v_pred, x0, noise, free, t=t_field).item() == pytest.approx(expected, rel=1e-5)
+    # against the velocity loss, the data loss weighs the noisier sample t^2 / t^2 = 9x more
+    err = (v_pred - velocity_target(x0, noise)).square().mean(dim=(1, 2, 3, 4))
+    assert flow_loss(v_pred, x0, noise, t=t).item() == pytest.approx(((t**2) * err).mean().item(), rel=1e-5)
+
+
 # ---- schedule.py ----
 
 

@@ -411,3 +411,23 @@ def test_vae_decoder_fine_tuning_keeps_the_encoder_and_weighs_objects(vae_run, t
     elsewhere = objects.clone()
     elsewhere[..., 1, 1] = 1
     assert weighted > plain > train_vae.vae_loss(cfg, video, recon, zero, zero, elsewhere)[1]["loss_l1"]
+
+
+def test_loss_space_x0_weighs_each_latent_by_its_time_squared(dit_run):
+    cache = LatentCache(dit_run[0] / "cache")
+    model = load_model_dir(dit_run[1])[0]
+    clips = [0, 1, 2, 3]
+
+    def loss(*overrides):
+        with torch.no_grad():
+            cfg = load_config("dit-tiny", list(overrides))
+            return train_dit.training_loss(model, cache, cfg, 7, clips, torch.device("cpu")).item()
+
+    # with every time t <= 1 the data-space error t^2 |v error|^2 is smaller, with given latents or without
+    for tasks in (["flow.tasks=text"], ["flow.tasks=prefix", "flow.task_weights=1"]):
+        assert loss(*tasks, "flow.loss_space=x0") < 0.9 * loss(*tasks)
+    # with every time near 1 (shifted far towards noise) the two agree
+    near_one = ["flow.time_method=uniform", "flow.shift=1e6"]
+    assert loss(*near_one, "flow.loss_space=x0") == pytest.approx(loss(*near_one), rel=1e-4)
+    with pytest.raises(ValueError, match="flow.loss_space must be one of \\('v', 'x0'\\), got 'eps'"):
+        train_dit.main(load_config("dit-tiny", ["flow.loss_space=eps"]))

@@ -117,15 +117,27 @@ def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
     return noise - x0
 
 
-def flow_loss(v_pred: Tensor, x0: Tensor, noise: Tensor, weight: Tensor | None = None) -> Tensor:
+LOSS_SPACES = ("v", "x0")
+
+
+def flow_loss(
+    v_pred: Tensor, x0: Tensor, noise: Tensor, weight: Tensor | None = None, *, t: Tensor | None = None
+) -> Tensor:
     """Mean squared error between ``v_pred`` and ``noise - x0``, as a float32 scalar.
 
     ``weight`` (optional) is (B,) or broadcastable to ``x0``, e.g. a mask that is 0 on conditioning latents
     (they are given, not predicted). The loss is normalised by the weight's sum over every element, so a
     weight of ones gives the plain mean and excluded elements do not dilute it.
+
+    ``t`` (optional, (B,) or broadcastable to ``x0``: each element's flow time) measures the error in data
+    space instead: ``x0_pred = x_t - t v_pred``, so ``|x0_pred - x0|^2 = t^2 |v_pred - v|^2``. The velocity
+    loss weighs a data error by 1 / t^2: the nearly clean steps dominate it, while the layout of a scene is
+    decided near t = 1; the data loss weighs every time alike.
     """
     _check_same_shape(v_pred, x0, "v_pred and x0")
     err = (v_pred.float() - velocity_target(x0, noise).float()).square()
+    if t is not None:
+        err = err * _align_to(t, err).float().square()
     if weight is None:
         return err.mean()
     weight = _align_to(weight, err, "weight").float().expand_as(err)

@@ -27,7 +27,7 @@ from tessera.conditioning import check_tasks, task_masks
 from tessera.config import DiTRunConfig, to_dict
 from tessera.data.buckets import BucketBatchSampler, check_buckets, config_buckets
 from tessera.data.dataset import make_dataset
-from tessera.diffusion.flow import TIME_SCALE, flow_loss, interpolate, sample_t
+from tessera.diffusion.flow import LOSS_SPACES, TIME_SCALE, flow_loss, interpolate, sample_t
 from tessera.models.dit import DiT, DiTConfig, token_times
 from tessera.models.text import build_text_encoder
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -88,11 +88,12 @@ def training_loss(
         x_t = interpolate(x0, noise, t_field)
         with autocast(cfg.loop, device):
             v = model(x_t, token_times(t_field, model.cfg.patch_size) * TIME_SCALE, text.tokens, text.mask)
-        return flow_loss(v.float(), x0, noise, weight=(1 - given) * (1 if weight is None else weight))
+        weight = (1 - given) * (1 if weight is None else weight)
+        return flow_loss(v.float(), x0, noise, weight, t=t_field if cfg.flow.loss_space == "x0" else None)
     x_t = interpolate(x0, noise, t)
     with autocast(cfg.loop, device):
         v = model(x_t, t * TIME_SCALE, text.tokens, text.mask)
-    return flow_loss(v.float(), x0, noise, weight=weight)
+    return flow_loss(v.float(), x0, noise, weight, t=t if cfg.flow.loss_space == "x0" else None)
 
 
 def start_from(model: DiT, cfg: DiTRunConfig) -> None:
@@ -111,6 +112,8 @@ def start_from(model: DiT, cfg: DiTRunConfig) -> None:
 def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
     """Train (resuming from OUT/checkpoints if present) and export OUT/export. Returns the export folder."""
     check_tasks(cfg.flow.tasks, cfg.flow.task_weights)
+    if cfg.flow.loss_space not in LOSS_SPACES:
+        raise ValueError(f"flow.loss_space must be one of {LOSS_SPACES}, got {cfg.flow.loss_space!r}")
     out = Path(cfg.loop.out)
     device = resolve_device(cfg.loop.device)
     out.mkdir(parents=True, exist_ok=True)
