@@ -431,3 +431,48 @@ def test_loss_space_x0_weighs_each_latent_by_its_time_squared(dit_run):
     assert loss(*near_one, "flow.loss_space=x0") == pytest.approx(loss(*near_one), rel=1e-4)
     with pytest.raises(ValueError, match="flow.loss_space must be one of \\('v', 'x0'\\), got 'eps'"):
         train_dit.main(load_config("dit-tiny", ["flow.loss_space=eps"]))
+
+
+def test_a_cache_build_waits_for_another_and_a_dead_builder_blocks_nothing(vae_run, tmp_path, capsys):
+    import fcntl
+    import subprocess
+    import sys
+    import threading
+
+    from tessera.data.dataset import make_dataset
+    from tessera.models.text import build_text_encoder
+    from tessera.train.latent_cache import build_cache
+
+    cfg = load_config("dit-tiny", [f"vae={vae_run[1]}", "data.num_scenes=4"])
+    vae, encoder = load_vae_dir(vae_run[1]), build_text_encoder(cfg.text_encoder)
+
+    def build(folder, fingerprint):
+        return build_cache(folder, make_dataset(cfg.data), vae, encoder, fingerprint, progress=False)
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    fp = {"latents": {"vae": 1}, "text": {"encoder": 1}}
+    with open(folder / "building.lock", "a+") as held:  # as another process building this folder would
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("process 1 on elsewhere")
+        held.flush()
+        thread = threading.Thread(target=build, args=(folder, fp))
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive() and not (folder / "index.json").exists()  # it waits
+        fcntl.flock(held, fcntl.LOCK_UN)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and (folder / "index.json").is_file()
+    assert "process 1 on elsewhere is building this latent cache; waiting for it" in capsys.readouterr().err
+    # A builder that died holding the lock (killed here) leaves nothing that blocks the next build.
+    script = "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+    script += "print(1, flush=True); time.sleep(60)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(folder / "building.lock")], stdout=subprocess.PIPE
+    )
+    assert holder.stdout.readline().strip() == b"1"
+    holder.kill()
+    holder.wait()
+    other = {"latents": {"vae": 2}, "text": {"encoder": 1}}
+    assert build(folder, other) == folder
+    assert json.loads((folder / "index.json").read_text())["fingerprint"] == other

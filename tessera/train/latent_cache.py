@@ -11,6 +11,10 @@ Layout of a cache folder (all safetensors + JSON):
                           with; the format and the fingerprint it was built with (a cache of another format,
                           or built for another VAE, size or encoder, is rebuilt, not misread). Written last
                           and removed first, so a half-built cache is never taken for a whole one.
+    building.lock         locked (flock) by the process building the cache, which writes its pid and host
+                          there. Another process that wants the same folder waits for it, then reuses what
+                          was built (or builds anew, if its fingerprint differs). The OS drops the lock of
+                          a process that dies, so a crashed build never blocks the next one.
 
 The fingerprint has two parts: "latents" (what the latents depend on: the VAE, the data) and "text" (what the
 caption embeddings depend on: the text encoder, the data). When only the latents part changed, as after a new
@@ -19,7 +23,13 @@ VAE, the caption embeddings are kept and only the clips are encoded again.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +64,58 @@ def build_cache(
         raise ValueError(f"a cache fingerprint has the parts 'latents' and 'text', got {sorted(fingerprint)}")
     folder = Path(folder)
     index_path = folder / "index.json"
-    old = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    if old.get("format") != CACHE_FORMAT:
-        old = {}
-    if old.get("fingerprint") == fingerprint:
+    if _index(index_path).get("fingerprint") == fingerprint:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    index_path.unlink(missing_ok=True)
+    with _build_lock(folder):
+        old = _index(index_path)  # again: a process this one waited for may have built it
+        if old.get("fingerprint") == fingerprint:
+            return folder
+        index_path.unlink(missing_ok=True)
+        _build(folder, old, dataset, vae, encoder, fingerprint, batch_size, workers, progress)
+    return folder
+
+
+def _index(path: Path) -> dict[str, Any]:
+    """A cache's index.json, or {} where there is none or it has another format."""
+    index = json.loads(path.read_text()) if path.is_file() else {}
+    return index if index.get("format") == CACHE_FORMAT else {}
+
+
+@contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on folder/building.lock while the body runs, waiting while another process
+    holds it. The OS drops a lock when its process ends, however it ends, so none is ever left stale."""
+    with open(folder / "building.lock", "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            print(f"{folder}: {owner} is building this latent cache; waiting for it", file=sys.stderr)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.truncate(0)
+        f.write(f"process {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(
+    folder: Path,
+    old: dict[str, Any],
+    dataset: torch.utils.data.Dataset,
+    vae: VideoVAE,
+    encoder: TextEncoder,
+    fingerprint: dict[str, Any],
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Encode every clip (and the captions, unless `old`'s are still valid) into `folder`; index last."""
     device = next(vae.parameters()).device
     by_bucket: dict[str, list[int]] = {}
     for i in range(len(dataset)):
@@ -101,13 +156,12 @@ def build_cache(
     same_text = old.get("fingerprint", {}).get("text") == fingerprint["text"] and old.get("texts") == texts
     if not (same_text and text_file.is_file()):
         save_file(encode_captions(texts, encoder, progress), str(text_file))
-    index_path.write_text(
+    (folder / "index.json").write_text(
         json.dumps(
             {"format": CACHE_FORMAT, "fingerprint": fingerprint, "clips": clips, "texts": texts},
             ensure_ascii=False,
         )
     )
-    return folder
 
 
 def encode_captions(texts: list[str], encoder: TextEncoder, progress: bool) -> dict[str, torch.Tensor]:
