@@ -99,6 +99,10 @@ def test_extend_backward_ends_on_the_video(gen, clips):
     out = modes.extend(gen, REQUEST, clip, "backward")
     assert out.info["given"] == [(9, 26)] and out.info["context_frames"] == 8
     assert np.array_equal(out.frames[9:], clip)
+    # A video shorter than a latent slot gives its frame 0, as an image on the window's last frame.
+    short = modes.extend(gen, REQUEST, clip[:3], "backward")
+    assert short.info["given"] == [(16, 19)] and short.info["context_frames"] == 1
+    assert np.array_equal(short.frames[16:], clip[:3])
 
 
 def test_new_frames_before_a_given_start_take_over_the_windows_error_there(gen, clips):
