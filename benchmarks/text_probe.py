@@ -4,8 +4,8 @@
 
 MODEL_DIR is a model folder (e.g. runs/world/dit/export), CACHE_DIR the latent cache it was trained from
 (e.g. runs/world/dit/cache). For each flow time t the clips are noised with one fixed noise and the DiT's
-clean-latent prediction x0 = x_t - t v is compared with the truth, and with the error of predicting the
-clips' mean latent (what a model that knows nothing can do). A model that follows its text has a lower
+clean-latent prediction x0 = x_t - t v is compared with the truth; beside it stands the error of predicting
+the clips' mean latent, what a model that knows nothing can do. A model that follows its text has a lower
 error with the own caption than with another clip's or the null one, most of all at t = 1, where the text is
 the only information. The baseline is the null caption, measured in the same run; the device is printed.
 """
