@@ -76,6 +76,10 @@ class VAELossConfig:
     # L1 weight of a pixel: 1 + object_weight * how much of it shows an object (world data has masks): the
     # world's objects are a few percent of its pixels, and a VAE trained on the plain mean returns them pale.
     object_weight: float = 0.0
+    # L1 weight of the error in frame-to-frame change, (recon[f+1] - recon[f]) - (video[f+1] - video[f]):
+    # the plain losses judge frames one by one, and a decoder that makes each latent's 4 frames well
+    # but jumps between them (the first frames of a latent slot) flickers where the footage is smooth.
+    temporal_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ class VAERunConfig:
     # Train the decoder side only (with loop.init_from): the encoder, its latents and their statistics stay
     # as they were, so a DiT trained on them keeps working with the new decoder.
     decoder_only: bool = False
+    # Gaussian noise, in latent standard deviations, added to the latents the decoder reads in training
+    # (VideoVAE.forward's latent_noise): a DiT's samples lie near the encoder's latents, not on them.
+    latent_noise: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -413,6 +413,46 @@ def test_vae_decoder_fine_tuning_keeps_the_encoder_and_weighs_objects(vae_run, t
     assert weighted > plain > train_vae.vae_loss(cfg, video, recon, zero, zero, elsewhere)[1]["loss_l1"]
 
 
+def test_the_temporal_loss_sees_flicker_that_the_frame_losses_miss():
+    cfg = load_config("vae-tiny", ["loss.temporal_weight=1"])
+    video = torch.linspace(-1, 1, 5).view(1, 1, 5, 1, 1).expand(1, 3, 5, 16, 16)  # a steady fade
+    zero = torch.zeros(1, 2, 2, 1, 1)
+    steady, flicker = video + 0.1, video + 0.1 * torch.tensor([1.0, -1, 1, -1, 1]).view(1, 1, 5, 1, 1)
+    # the same error in every frame (a colour cast) changes as the video does: no temporal error
+    assert train_vae.temporal_error(steady, video) < 1e-6
+    assert torch.isclose(train_vae.temporal_error(flicker, video), torch.tensor(0.2))
+    a, b = (train_vae.vae_loss(cfg, video, r, zero, zero)[1] for r in (steady, flicker))
+    assert a["loss_l1"] == pytest.approx(b["loss_l1"])  # the same error frame by frame
+    assert a["loss_temporal"] < 1e-6 and b["loss_temporal"] == pytest.approx(0.2)
+    # images have nothing to flicker: the term is left out
+    image = train_vae.vae_loss(cfg, video[:, :, :1], flicker[:, :, :1], zero, zero)[1]
+    assert "loss_temporal" not in image
+
+
+def test_latent_noise_is_in_latent_standard_deviations_and_only_when_asked(vae_run):
+    vae = load_vae_dir(vae_run[1]).eval()
+    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    with torch.no_grad():
+        plain = vae(video, generator=g())[0]
+        assert torch.equal(vae(video, generator=g(), latent_noise=0.0)[0], plain)
+        noisy = vae(video, generator=g(), latent_noise=0.5)[0]
+        assert not torch.allclose(noisy, plain)
+        # the noise the decoder reads, recovered by running the same draws with a decoder that shows z
+        seen = {}
+        hook = vae.post_quant_conv.register_forward_hook(lambda m, i, o: seen.setdefault("z", i[0]))
+        mean, logvar = vae(video, generator=g(), latent_noise=0.5)[1:]
+        hook.remove()
+        g2 = g()
+        eps = torch.randn(mean.shape, generator=g2)
+        sample = mean + torch.exp(0.5 * logvar) * eps
+        std = torch.tensor(vae.cfg.latents_std).view(1, -1, 1, 1, 1)
+        noise = 0.5 * std * torch.randn(mean.shape, generator=g2)
+        assert torch.allclose(seen["z"], sample + noise, atol=1e-5)
+    with pytest.raises(ValueError, match="latent_noise must be >= 0"):
+        vae(video, latent_noise=-0.1)
+
+
 def test_loss_space_x0_weighs_each_latent_by_its_time_squared(dit_run):
     cache = LatentCache(dit_run[0] / "cache")
     model = load_model_dir(dit_run[1])[0]

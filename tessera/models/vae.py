@@ -294,15 +294,24 @@ class VideoVAE(nn.Module):
     # ---- training
 
     def forward(
-        self, video: Tensor, *, generator: torch.Generator | None = None
+        self, video: Tensor, *, generator: torch.Generator | None = None, latent_noise: float = 0.0
     ) -> tuple[Tensor, Tensor, Tensor]:
         """(reconstruction, mean, logvar) through the all-at-once path with a reparameterised sample.
 
-        The reconstruction is not clamped: a clamp would stop the gradient of every pixel that overshoots."""
+        `latent_noise` > 0 adds Gaussian noise of that many latent standard deviations (per channel, the
+        config's latents_std) to the sample the decoder reads: a decoder trained so learns to take latents
+        that are near, not on, the encoder's, as a DiT's samples are. The reconstruction is not clamped: a
+        clamp would stop the gradient of every pixel that overshoots."""
         self._check_video(video)
+        if latent_noise < 0:
+            raise ValueError(f"latent_noise must be >= 0, got {latent_noise}")
         mean, logvar = self.quant_conv(self.encoder(video)).chunk(2, dim=1)  # each (B,Z,T,h,w)
         logvar = logvar.clamp(*LOGVAR_RANGE)
         z = self._sample(mean, logvar, generator)
+        if latent_noise:
+            _, std = self._latent_stats(z)
+            noise = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+            z = z + latent_noise * std * noise
         return self.decoder(self.post_quant_conv(z)), mean, logvar  # (B,3,F,H,W)
 
     # ---- latent statistics

@@ -47,7 +47,18 @@ def vae_loss(
     kl = kl_divergence(mean, logvar)
     w = cfg.loss
     total = w.l1_weight * l1 + w.ssim_weight * structure + w.kl_weight * kl
-    return total, {"loss": total.item(), "loss_l1": l1.item(), "ssim": 1 - structure.item(), "kl": kl.item()}
+    metrics = {"loss_l1": l1.item(), "ssim": 1 - structure.item(), "kl": kl.item()}
+    if w.temporal_weight and video.shape[2] > 1:  # images have no frame-to-frame change
+        temporal = temporal_error(recon, video)
+        total = total + w.temporal_weight * temporal
+        metrics["loss_temporal"] = temporal.item()
+    return total, {"loss": total.item(), **metrics}
+
+
+def temporal_error(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error of the frame-to-frame change (B, C, F, H, W) -> scalar: 0 when the reconstruction
+    changes from frame to frame exactly as the video does, whatever each frame's own error."""
+    return ((recon[:, :, 1:] - recon[:, :, :-1]) - (video[:, :, 1:] - video[:, :, :-1])).abs().mean()
 
 
 def load_batch(
@@ -145,7 +156,7 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
         video = video.to(device)
         objects = None if objects is None else objects.to(device)
         with autocast(cfg.loop, device):
-            recon, mean, logvar = model(video)
+            recon, mean, logvar = model(video, latent_noise=cfg.latent_noise)
         loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float(), objects)
         grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
         if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
