@@ -154,7 +154,9 @@ def vae_world_cpu_decoder3() -> VAERunConfig:
     at each slot's end, and a DiT's latents, which are near the encoder's but not on them, doubled that
     pattern (10 levels) in generated videos. So the loss adds the error in frame-to-frame change
     (loss.temporal_weight) and the decoder reads its latents with noise of 0.1 latent standard deviations
-    (latent_noise). The encoder, the latents and the DiT stay as they are."""
+    (latent_noise). The encoder, the latents and the DiT stay as they are. Measured (benchmarks/flicker.py,
+    8 scenes): the round trip's mean change per frame 1.33x -> 1.00x the footage's, plain generation's 2.08x
+    -> 1.82x; held-out PSNR 25.85 -> 26.36 dB; eval run --num 32 within its noise (-0.011, s.e. 0.018)."""
     base = vae_world_cpu_decoder2()
     return dataclasses.replace(
         base,
@@ -162,6 +164,7 @@ def vae_world_cpu_decoder3() -> VAERunConfig:
         loop=dataclasses.replace(
             base.loop,
             steps=3000,
+            seed=1,  # other batches than stage 9's, which this stage continues
             out="runs/vae-world-cpu-decoder3",
             init_from="runs/vae-world-cpu-decoder2/export",
         ),

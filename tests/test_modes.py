@@ -160,7 +160,7 @@ def test_generated_frames_lead_into_a_given_start(gen, clips):
     assert _mad(back.frames[4], a[0]) < 0.5 * _mad(plain[4], a[0])
 
 
-# The step into a given start is still several times the footage's usual frame change (6.9 levels here, the
+# The step into a given start is still several times the footage's usual frame change (5.6 levels here, the
 # clip's median step 1.4; benchmarks/modes.py measures 8 scenes, and the seam after a given end too). This
 # passes once it closes.
 @pytest.mark.xfail(strict=True, reason="the seam into a given start is still larger than the footage's steps")

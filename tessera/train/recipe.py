@@ -8,8 +8,8 @@
    (vae-world-cpu-objects -> OUT/vae4/export), the DiT on its new latents (dit-world-cpu-refit ->
    OUT/dit2/export), that DiT with object latents weighted (dit-world-cpu-objects -> OUT/dit3/export),
    that DiT trained on at batch 16 (dit-world-cpu-more -> OUT/dit4/export), and the VAE's decoder alone
-   trained on (vae-world-cpu-decoder2 -> OUT/vae5/export; the latents stay), which replaces the model
-   folder's decoder -> OUT/model
+   trained on (vae-world-cpu-decoder2 -> OUT/vae5/export; the latents stay), then against flicker
+   (vae-world-cpu-decoder3 -> OUT/vae6/export), which replaces the model folder's decoder -> OUT/model
 3. score it with `eval run` on held-out prompts -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
    and with install=True copy the folder over the package's shipped model (tessera/weights/world).
@@ -66,6 +66,7 @@ def main(
         export = run("dit-world-cpu-objects", "dit3", f"vae={vae_export}", f"loop.init_from={export}")
         export = run("dit-world-cpu-more", "dit4", f"vae={vae_export}", f"loop.init_from={export}")
         vae_export = run("vae-world-cpu-decoder2", "vae5", f"loop.init_from={vae_export}")
+        vae_export = run("vae-world-cpu-decoder3", "vae6", f"loop.init_from={vae_export}")
         export = with_decoder(export, vae_export, out / "model")
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
