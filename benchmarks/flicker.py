@@ -8,7 +8,7 @@ caption and image to video from its frame 0. For each it prints the mean absolut
 frames (0..255 levels), by step (frame f -> f + 1, averaged over scenes), its median, and the ratio of the
 mean change to the footage's (the baseline, rendered in the same run: 1 is as steady as the world). For the
 round trip also the temporal error: the mean absolute error of its frame-to-frame change against the
-footage's (train_vae.temporal_error, in levels), 0 when it changes exactly as the footage does.
+footage's (modes.change_error, in levels), 0 when it changes exactly as the footage does.
 
 The world VAE decodes latent frame 0 to video frame 0 and each later latent to 4 frames (1-4, 5-8, ...), so
 a decoder that jumps at the start of each latent slot shows as a period-4 pattern in the steps. Models are
@@ -32,18 +32,11 @@ from tessera.data.render import render
 from tessera.data.world import sample_scene
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
-from tessera.train.train_vae import temporal_error
 
 
 def round_trip(gen: Generator, clip: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return to_frames(gen.vae.decode_latents(gen.vae.encode_latents(to_video_tensor(clip)[None]))[0])
-
-
-def change_error(video: np.ndarray, footage: np.ndarray) -> float:
-    """train_vae.temporal_error in 0..255 levels."""
-    as_tensor = lambda v: torch.from_numpy(v.astype(np.float32)).permute(3, 0, 1, 2)[None]  # noqa: E731
-    return float(temporal_error(as_tensor(video), as_tensor(footage)))
 
 
 def main() -> None:
@@ -62,7 +55,7 @@ def main() -> None:
         request = GenerationRequest(caption(scene, seed=i), seed=i)
         for name, gen in gens.items():
             trip = round_trip(gen, clip)
-            errors.setdefault(f"{name}: round trip", []).append(change_error(trip, clip))
+            errors.setdefault(f"{name}: round trip", []).append(modes.change_error(trip, clip))
             videos = {
                 "round trip": trip,
                 "plain": gen.generate(request).frames,

@@ -78,13 +78,6 @@ def adherence(frames: np.ndarray, prompt: str) -> float:
     return score(frames, parsed.scene, stated=parsed.stated).total
 
 
-def change_error(frames: np.ndarray, reference: np.ndarray) -> float:
-    """Mean absolute error of the frame-to-frame change against `reference`'s, in 0..255 levels
-    (train_vae.temporal_error): 0 when `frames` move exactly as the reference does, whatever their colours."""
-    diff = lambda v: np.diff(v.astype(np.float32), axis=0)  # noqa: E731
-    return float(np.abs(diff(frames) - diff(reference)).mean())
-
-
 def recoloured(scene: Scene) -> Scene:
     """The scene with its first object in a colour no object of it has: an edit's new attribute."""
     used = {o.colour for o in scene.objects}
@@ -178,13 +171,13 @@ def main() -> None:
         add("plain generation MAD to input", float(np.abs(plain.astype(float) - clip).mean()))
         new_prompt = caption(recoloured(scene), seed=i)
         add("adherence: the input to the edit prompt", adherence(clip, new_prompt))
-        add("motion kept: the input's VAE round trip, change error to the input", change_error(trip, clip))
-        add("motion kept: plain generation, change error to the input", change_error(plain, clip))
+        add("motion kept: the input's VAE round trip, change error", modes.change_error(trip, clip))
+        add("motion kept: plain generation, change error", modes.change_error(plain, clip))
         for s in (0.4, 0.6, 0.8):
             ed = modes.edit(gen, replace(r, prompt=new_prompt), clip, s)
             add(f"edit {s} MAD to input", float(np.abs(ed.frames.astype(float) - clip).mean()))
             add(f"adherence: edit {s} to the edit prompt", adherence(ed.frames, new_prompt))
-            add(f"motion kept: edit {s}, change error to the input", change_error(ed.frames, clip))
+            add(f"motion kept: edit {s}, change error", modes.change_error(ed.frames, clip))
             if s == 0.6:
                 show(f"--edit footage --strength 0.6: {new_prompt}", ed.frames)
         too_long = gen.spec["limits"]["max_frames"] + 5  # more than one window takes: edited in windows

@@ -275,3 +275,16 @@ def test_cli_modes_and_images(clips, tmp_path):
     assert len(read_video(story).frames) == 17
     assert main(["generate", "a ball", "--storyboard", str(board), "--out", str(story)]) == 2
     assert main(["generate", "--out", str(story)]) == 2
+
+
+def test_change_error_sees_motion_not_colour(clips):
+    clip = clips[0]
+    motion = float(np.abs(np.diff(clip.astype(np.float32), axis=0)).mean())  # the clip's own change
+    tinted = np.clip(clip.astype(np.int16) + 10, 0, 255).astype(np.uint8)
+    assert modes.change_error(clip, clip) == 0
+    assert modes.change_error(tinted, clip) < 0.2  # a colour cast is not motion (but for clipped pixels)
+    still = np.repeat(clip[:1], len(clip), axis=0)  # misses all of the motion
+    assert modes.change_error(still, clip) == pytest.approx(motion, rel=1e-5)
+    assert modes.change_error(clip[::-1].copy(), clip) > 1.5 * motion  # the same frames, moving the other way
+    with pytest.raises(ValueError, match="differ"):
+        modes.change_error(clip[:5], clip)

@@ -1,4 +1,5 @@
-"""Train the causal video VAE: reconstruction (L1 + SSIM structure term) + KL, on images and videos jointly.
+"""Train the causal video VAE: reconstruction (L1 + SSIM structure term, optionally the error in frame-to-
+frame change) + KL, on images and videos jointly; a decoder may be trained alone, reading noisy latents.
 
 `main(cfg)` reads top to bottom: build, resume, loop (batch, loss, backward, clip, step, EMA, log,
 checkpoint), then evaluate the EMA weights on held-out world clips (PSNR/SSIM, full-size clips through the
@@ -57,7 +58,8 @@ def vae_loss(
 
 def temporal_error(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
     """Mean absolute error of the frame-to-frame change (B, C, F, H, W) -> scalar: 0 when the reconstruction
-    changes from frame to frame exactly as the video does, whatever each frame's own error."""
+    changes from frame to frame exactly as the video does, whatever each frame's own error (for uint8 frames
+    the same measure is tessera.modes.change_error)."""
     return ((recon[:, :, 1:] - recon[:, :, :-1]) - (video[:, :, 1:] - video[:, :, :-1])).abs().mean()
 
 
