@@ -298,7 +298,7 @@ def carry_seam(
     own version of the given frame the new ones meet (`decoded`, against the original `given`) is off, and
     unmatched the cut from the new frames to the pasted original shows that error on top of the model's own
     step. After a given end (`before=False`: the new frames follow it) the error is the VAE round trip's (a
-    mean 8 levels for the world model): the causal decoder has read only given latents up to there. Before a
+    mean 6 levels for the world model): the causal decoder has read only given latents up to there. Before a
     given start (`before=True`: the new frames lead into it, the last of them is next to it) it is larger
     (about 20), since the decoder reads the given latents after generated ones. The difference given -
     decoded is added to the `span` new frames nearest the given one with weights span / (span + 1), ...,
