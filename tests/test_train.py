@@ -1,4 +1,5 @@
-"""Training end to end on tiny configs: losses fall, runs resume exactly, exports load into Generator."""
+"""DiT training end to end on tiny configs: losses fall, runs resume exactly, exports load into Generator
+(the VAE's training: test_train_vae.py; the shared tiny runs: conftest.py)."""
 
 import json
 
@@ -15,68 +16,8 @@ from tessera.train.latent_cache import LatentCache
 from tessera.weights import load_model_dir, load_vae_dir
 
 
-def _losses(folder):
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    return [(r["step"], r["loss"]) for r in rows if "loss" in r]
-
-
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("vae")
-    cfg = load_config(
-        "vae-tiny", [f"loop.out={out}", "loop.steps=60", "loop.log_every=1", "data.num_scenes=4"]
-    )
-    export = train_vae.main(cfg, eval_clips=2, progress=False)
-    return out, export
-
-
-@pytest.fixture(scope="module")
-def dit_run(vae_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dit")
-    cfg = load_config(
-        "dit-tiny", [f"vae={vae_run[1]}", f"loop.out={out}", "loop.steps=60", "loop.log_every=1"]
-    )
-    return out, train_dit.main(cfg, progress=False)
-
-
-def test_vae_training_lowers_the_loss_and_exports(vae_run):
-    out, export = vae_run
-    losses = [loss for _, loss in _losses(out)]
-    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:4])
-    assert (out / "curves.png").is_file() and any((out / "tb").iterdir())
-    vae = load_vae_dir(export)
-    extra = json.loads((export / "config.json").read_text())["extra"]
-    assert np.isfinite(extra["psnr"]) and 0 < extra["ssim"] <= 1
-    assert any(abs(s - 1.0) > 1e-3 for s in vae.cfg.latents_std)  # measured, not the placeholder
-
-
-def test_vae_resume_is_exact(tmp_path):
-    straight = load_config(
-        "vae-tiny", [f"loop.out={tmp_path / 'a'}", "loop.steps=6", "loop.checkpoint_every=3"]
-    )
-    train_vae.main(straight, eval_clips=1, progress=False)
-    first = load_config("vae-tiny", [f"loop.out={tmp_path / 'b'}", "loop.steps=3", "loop.checkpoint_every=3"])
-    train_vae.main(first, eval_clips=1, progress=False)
-    resumed = load_config(
-        "vae-tiny", [f"loop.out={tmp_path / 'b'}", "loop.steps=6", "loop.checkpoint_every=3"]
-    )
-    train_vae.main(resumed, eval_clips=1, progress=False)
-    a = load_vae_dir(tmp_path / "a" / "export").state_dict()
-    b = load_vae_dir(tmp_path / "b" / "export").state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert latest_checkpoint(tmp_path / "b").name == "step_0000006"
-
-
-def test_vae_fine_tuning_starts_from_the_given_export(vae_run, tmp_path):
-    out, export = vae_run
-    cfg = load_config("vae-tiny", [f"loop.out={tmp_path}", "loop.steps=0", f"loop.init_from={export}"])
-    tuned = load_vae_dir(train_vae.main(cfg, eval_clips=1, progress=False)).state_dict()
-    start = load_vae_dir(export).state_dict()
-    assert all(torch.equal(start[k], tuned[k]) for k in start)
-
-
-def test_dit_training_lowers_the_loss(dit_run):
-    losses = [loss for _, loss in _losses(dit_run[0])]
+def test_dit_training_lowers_the_loss(run_losses, dit_run):
+    losses = [loss for _, loss in run_losses(dit_run[0])]
     assert np.mean(losses[-15:]) < 0.9 * np.mean(losses[:5])
 
 
@@ -135,7 +76,7 @@ def test_eval_run_writes_a_report(dit_run, tmp_path):
     assert (tmp_path / "contact_sheet.png").stat().st_size > 0 and (tmp_path / "report.md").is_file()
 
 
-def test_dit_trains_with_every_conditioning_task(vae_run, dit_run, tmp_path):
+def test_dit_trains_with_every_conditioning_task(run_losses, vae_run, dit_run, tmp_path):
     tasks = "text,first,last,first_last,prefix,suffix,spans"
     cfg = load_config(
         "dit-tiny",
@@ -150,7 +91,7 @@ def test_dit_trains_with_every_conditioning_task(vae_run, dit_run, tmp_path):
     )
     (tmp_path / "cache").symlink_to(dit_run[0] / "cache")  # the same latents and captions
     train_dit.main(cfg, progress=False)
-    losses = [loss for _, loss in _losses(tmp_path)]
+    losses = [loss for _, loss in run_losses(tmp_path)]
     assert len(losses) == 6 and all(np.isfinite(losses))
 
 
@@ -177,7 +118,9 @@ class _Interrupted(Exception):
     pass
 
 
-def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(vae_run, tmp_path, monkeypatch):
+def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(
+    run_losses, vae_run, tmp_path, monkeypatch
+):
     drawn = []  # (step, clips, latent shape) of every batch, as training_loss is handed it
     stop_at = [None]  # a step at which the run is cut off, as by a crash
     loss = train_dit.training_loss
@@ -211,7 +154,7 @@ def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(vae_run, tmp_
     b = train_dit.main(resumable, progress=False)
     assert drawn[:7] == straight[:7] and drawn[7:] == straight[5:]  # the same batches, from step 5 on again
     # The interrupted run had logged step 5; its resumption logs it again, and the log keeps one of each.
-    assert _losses(tmp_path / "b") == _losses(tmp_path / "a") and _losses(tmp_path / "b")[1][0] == 5
+    assert run_losses(tmp_path / "b") == run_losses(tmp_path / "a") and run_losses(tmp_path / "b")[1][0] == 5
     shapes = {shape[1:] for _, _, shape in straight}  # (C, T, h, w): 2 latent frames, or 1 for images
     assert {(4, 2, 4, 4), (4, 2, 4, 6), (4, 2, 6, 4), (4, 1, 4, 4)} <= shapes
     cache = LatentCache(tmp_path / "a" / "cache")
@@ -378,79 +321,6 @@ def test_object_weight_counts_the_objects_latents_more(dit_run):
     assert loss(cfg) != pytest.approx(loss(plain), rel=1e-4)
     cache.objects[bucket] = torch.zeros_like(objects)  # no object pixels: every latent weighs 1 again
     assert loss(cfg) == pytest.approx(loss(plain), rel=1e-6)
-
-
-def test_vae_decoder_fine_tuning_keeps_the_encoder_and_weighs_objects(vae_run, tmp_path):
-    start = load_vae_dir(vae_run[1])
-    overrides = [
-        f"loop.out={tmp_path}",
-        f"loop.init_from={vae_run[1]}",
-        "decoder_only=true",
-        "loss.object_weight=8",
-        "loop.steps=6",
-        "data.num_scenes=4",
-    ]
-    tuned = load_vae_dir(train_vae.main(load_config("vae-tiny", overrides), eval_clips=1, progress=False))
-    before, after = start.state_dict(), tuned.state_dict()
-    encoder = [k for k in before if not k.startswith(("decoder.", "post_quant_conv."))]
-    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
-    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
-    assert tuned.cfg.latents_mean == start.cfg.latents_mean and tuned.cfg.latents_std == start.cfg.latents_std
-    with pytest.raises(ValueError, match="give loop.init_from"):
-        train_vae.main(load_config("vae-tiny", [f"loop.out={tmp_path / 'x'}", "decoder_only=true"]))
-    # the weight moves the L1 towards the pixels that show objects
-    cfg = load_config("vae-tiny", ["loss.object_weight=8"])
-    video, recon = torch.zeros(1, 3, 1, 16, 16), torch.zeros(1, 3, 1, 16, 16)
-    recon[..., 0, 0] = 1  # one wrong pixel
-    objects = torch.zeros(1, 1, 1, 16, 16)
-    zero = torch.zeros(1, 2, 1, 1, 1)
-    plain = train_vae.vae_loss(cfg, video, recon, zero, zero)[1]["loss_l1"]
-    on_object = objects.clone()
-    on_object[..., 0, 0] = 1
-    weighted = train_vae.vae_loss(cfg, video, recon, zero, zero, on_object)[1]["loss_l1"]
-    elsewhere = objects.clone()
-    elsewhere[..., 1, 1] = 1
-    assert weighted > plain > train_vae.vae_loss(cfg, video, recon, zero, zero, elsewhere)[1]["loss_l1"]
-
-
-def test_the_temporal_loss_sees_flicker_that_the_frame_losses_miss():
-    cfg = load_config("vae-tiny", ["loss.temporal_weight=1"])
-    video = torch.linspace(-1, 1, 5).view(1, 1, 5, 1, 1).expand(1, 3, 5, 16, 16)  # a steady fade
-    zero = torch.zeros(1, 2, 2, 1, 1)
-    steady, flicker = video + 0.1, video + 0.1 * torch.tensor([1.0, -1, 1, -1, 1]).view(1, 1, 5, 1, 1)
-    # the same error in every frame (a colour cast) changes as the video does: no temporal error
-    assert train_vae.temporal_error(steady, video) < 1e-6
-    assert torch.isclose(train_vae.temporal_error(flicker, video), torch.tensor(0.2))
-    a, b = (train_vae.vae_loss(cfg, video, r, zero, zero)[1] for r in (steady, flicker))
-    assert a["loss_l1"] == pytest.approx(b["loss_l1"])  # the same error frame by frame
-    assert a["loss_temporal"] < 1e-6 and b["loss_temporal"] == pytest.approx(0.2)
-    # images have nothing to flicker: the term is left out
-    image = train_vae.vae_loss(cfg, video[:, :, :1], flicker[:, :, :1], zero, zero)[1]
-    assert "loss_temporal" not in image
-
-
-def test_latent_noise_is_in_latent_standard_deviations_and_only_when_asked(vae_run):
-    vae = load_vae_dir(vae_run[1]).eval()
-    video = torch.rand(1, 3, 5, 32, 32) * 2 - 1
-    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    with torch.no_grad():
-        plain = vae(video, generator=g())[0]
-        assert torch.equal(vae(video, generator=g(), latent_noise=0.0)[0], plain)
-        noisy = vae(video, generator=g(), latent_noise=0.5)[0]
-        assert not torch.allclose(noisy, plain)
-        # the noise the decoder reads, recovered by running the same draws with a decoder that shows z
-        seen = {}
-        hook = vae.post_quant_conv.register_forward_hook(lambda m, i, o: seen.setdefault("z", i[0]))
-        mean, logvar = vae(video, generator=g(), latent_noise=0.5)[1:]
-        hook.remove()
-        g2 = g()
-        eps = torch.randn(mean.shape, generator=g2)
-        sample = mean + torch.exp(0.5 * logvar) * eps
-        std = torch.tensor(vae.cfg.latents_std).view(1, -1, 1, 1, 1)
-        noise = 0.5 * std * torch.randn(mean.shape, generator=g2)
-        assert torch.allclose(seen["z"], sample + noise, atol=1e-5)
-    with pytest.raises(ValueError, match="latent_noise must be >= 0"):
-        vae(video, latent_noise=-0.1)
 
 
 def test_loss_space_x0_weighs_each_latent_by_its_time_squared(dit_run):
