@@ -12,7 +12,7 @@ from tessera.convert.wan_dit import (
     load_wan_dit,
     original_to_diffusers_dit_key,
 )
-from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, pool_text
+from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, PatchEmbed3d, pool_text
 from tessera.models.layers import timestep_embedding
 from tessera.weights import load_weights, save_weights
 
@@ -63,6 +63,39 @@ def test_output_has_the_input_grid_on_odd_sizes(patch, grid):
         v = model(x, t, context)
     assert v.shape == x.shape
     assert torch.isfinite(v).all()
+
+
+@pytest.mark.parametrize("patch", [(1, 2, 2), (1, 4, 4), (2, 2, 2)])
+def test_patch_embedding_is_the_strided_convolution_it_replaces(patch):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(16, 64, kernel_size=patch, stride=patch)
+    embed = PatchEmbed3d(16, 64, patch)
+    embed.load_state_dict(conv.state_dict())  # the same parameter names and shapes
+    x = torch.randn(2, 16, 4, 16, 24)
+    expected = conv(x).flatten(2).transpose(1, 2)  # (B, L, D), tokens in (f, h, w) order
+    torch.testing.assert_close(embed(x), expected, rtol=1e-5, atol=1e-5)
+
+
+# Every patch size a shipped or converted config uses: the world DiT's (1, 4, 4) and Wan's (1, 2, 2). On CPUs
+# with AMX, a bf16 Conv3d with stride > 1 was off by a relative 1.2 for these shapes (oneDNN#5494).
+@pytest.mark.parametrize("patch", [(1, 4, 4), (1, 2, 2)])
+def test_bf16_autocast_forward_is_within_2_percent_of_float32(patch):
+    cfg = dataclasses.replace(DIT_SIZES["world"], patch_size=patch)
+    torch.manual_seed(0)
+    model = DiT(cfg).eval()
+    with torch.no_grad():  # trained-like weights: the zero-initialised layers (time_proj, proj_out) are not zero
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, cfg.in_channels, 2, 32, 32, generator=gen)  # latents of 32x32: the failing sizes
+    t = torch.tensor([900.0, 300.0])
+    context = torch.randn(2, 12, cfg.text_dim, generator=gen)
+    with torch.no_grad():
+        expected = model(x, t, context)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = model(x, t, context).float()
+    rel = ((got - expected).norm() / expected.norm()).item()
+    assert rel < 0.02, f"bf16 autocast forward is {rel:.3f} (relative) off float32 for patch {patch}"
 
 
 def test_bad_sizes_raise_value_error():

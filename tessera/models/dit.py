@@ -287,6 +287,31 @@ def token_times(t_field: torch.Tensor, patch_size: tuple[int, int, int]) -> torc
     return F.max_pool3d(t_field, patch_size).flatten(1)  # (B, L)
 
 
+class PatchEmbed3d(nn.Module):
+    """Non-overlapping (pt, ph, pw) patches -> tokens: a Conv3d with kernel = stride = patch, computed as a
+    linear map over the unfolded patches.
+
+    The parameters are a Conv3d's (`weight` (D, C, pt, ph, pw), `bias` (D,)), so Wan's and our state dicts
+    load unchanged, but no convolution kernel runs: oneDNN's bf16 convolutions with stride > 1 on CPUs with
+    AMX return wrong results (pytorch/pytorch#169688, uxlfoundation/oneDNN#5494; a relative error of about
+    1.2 for this layer's shapes), which trained a garbage input layer under bf16 autocast. A matmul over the
+    same patches is exact to bf16 rounding on every backend.
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: tuple[int, int, int]):
+        super().__init__()
+        self.patch_size = tuple(patch_size)
+        self.weight = nn.Parameter(torch.empty(dim, in_channels, *self.patch_size))
+        self.bias = nn.Parameter(torch.empty(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, F, H, W) -> tokens (B, L, D), L = (F/pt)(H/ph)(W/pw) in (f, h, w) order."""
+        pt, ph, pw = self.patch_size
+        pattern = "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)"
+        patches = rearrange(x, pattern, pt=pt, ph=ph, pw=pw)  # (B, L, C*pt*ph*pw)
+        return F.linear(patches, self.weight.flatten(1), self.bias)  # (B, L, D)
+
+
 class DiT(nn.Module):
     """Velocity predictor v(x_t, t, text) over a latent video; see the module docstring."""
 
@@ -295,10 +320,7 @@ class DiT(nn.Module):
         self.cfg = cfg
         dim = cfg.dim
         self.rope = RoPE3d(cfg.head_dim, cfg.rope_max_seq_len)
-        # kernel = stride = patch: each token is one non-overlapping (pt, ph, pw) patch.
-        self.patch_embedding = nn.Conv3d(
-            cfg.in_channels, dim, kernel_size=cfg.patch_size, stride=cfg.patch_size
-        )
+        self.patch_embedding = PatchEmbed3d(cfg.in_channels, dim, cfg.patch_size)
         self.condition_embedder = ConditionEmbedder(cfg)
         self.blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.num_layers)])
         self.norm_out = FP32LayerNorm(dim, cfg.eps, elementwise_affine=False)
@@ -311,7 +333,7 @@ class DiT(nn.Module):
     def init_weights(self) -> None:
         """Fresh weights; also valid after a meta-device build and `to_empty(device=...)`.
 
-        - Linears and the patch conv (as a matrix): Xavier-uniform weights, zero biases (DiT's choice).
+        - Linears and the patch embedding (as a matrix): Xavier-uniform weights, zero biases (DiT's choice).
         - Sinusoid -> time MLP: normal(0, 0.02), as DiT's timestep embedder.
         - `time_proj` zero: each block's modulation is then its `scale_shift_table` alone, identical for all
           tokens and times, so blocks start close to identity. (adaLN-Zero would zero the gates, but here they
@@ -331,9 +353,9 @@ class DiT(nn.Module):
                     nn.init.ones_(module.weight)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
-        conv = self.patch_embedding
-        nn.init.xavier_uniform_(conv.weight.view(conv.weight.shape[0], -1))
-        nn.init.zeros_(conv.bias)
+        embed = self.patch_embedding
+        nn.init.xavier_uniform_(embed.weight.view(embed.weight.shape[0], -1))
+        nn.init.zeros_(embed.bias)
         for linear in (
             self.condition_embedder.time_embedder.linear_1,
             self.condition_embedder.time_embedder.linear_2,
@@ -399,8 +421,7 @@ class DiT(nn.Module):
         grid = self.token_grid(x)
         self._check_conditions(x, t, context, context_mask, math.prod(grid))
         rope = self.rope(grid, x.device)  # cos, sin: (L, K/2)
-        tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, D, F', H', W')
-        tokens = rearrange(tokens, "b d f h w -> b (f h w) d")  # (B, L, D)
+        tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, L, D)
         temb, modulation, context = self.condition_embedder(t, context, context_mask)
         # temb (B, 1|L, D), modulation (B, 1|L, 6, D), context (B, S, D)
         mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, S)
