@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from tessera.data.world import SceneMix
 from tessera.models.dit import DiTConfig
 from tessera.models.vae import VAEConfig
 
@@ -36,6 +37,7 @@ class DataConfig:
     crop: int = 0  # > 0: train on random square crops of this side (the VAE is convolutional)
     image_fraction: float = 0.25  # share of batches made of single frames: images train the same model
     num_scenes: int = 4000  # world: distinct training scenes (seeds seed..seed+num_scenes-1)
+    world: SceneMix = field(default_factory=SceneMix)  # world: the part of it scenes are drawn from
     languages: tuple[str, ...] = ("en", "zh")
     captions_per_language: int = 0  # 0: every caption of a clip; n: n of them, rotating with the clip index
     num_workers: int = 0

@@ -80,13 +80,19 @@ def save_vae_dir(folder: str | Path, vae: VideoVAE, extra: dict[str, Any] | None
 
 
 def load_vae_dir(folder: str | Path, device: torch.device | str = "cpu") -> VideoVAE:
-    """A VAE exported by `tessera train-vae` (config.json + vae.safetensors)."""
+    """A VAE exported by `tessera train-vae` (config.json + vae.safetensors), or the VAE of a model folder
+    (model.json + vae.safetensors), so a new DiT can train on a shipped model's latents."""
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
+    if (folder / "config.json").is_file():
+        data = json.loads((folder / "config.json").read_text())
+    elif (folder / "model.json").is_file():
+        data = read_model_spec(folder)["vae"]
+    else:
         raise ValueError(
-            f"{folder}: not an exported VAE folder (no config.json); run `tessera train-vae` first"
+            f"{folder}: neither an exported VAE folder (config.json) nor a model folder (model.json); "
+            "run `tessera train-vae` first"
         )
-    data = json.loads((folder / "config.json").read_text())
+    data = dict(data)
     data.pop("extra", None)
     vae = _build(VideoVAE, VAEConfig.from_dict(data), device)
     return load_weights(vae, folder / "vae.safetensors").eval().requires_grad_(False)

@@ -83,7 +83,8 @@ def test_bf16_autocast_forward_is_within_2_percent_of_float32(patch):
     cfg = dataclasses.replace(DIT_SIZES["world"], patch_size=patch)
     torch.manual_seed(0)
     model = DiT(cfg).eval()
-    with torch.no_grad():  # trained-like weights: the zero-initialised layers (time_proj, proj_out) are not zero
+    # trained-like weights: the zero-initialised layers (time_proj, proj_out) are not zero
+    with torch.no_grad():
         for p in model.parameters():
             p.add_(0.02 * torch.randn_like(p))
     gen = torch.Generator().manual_seed(1)

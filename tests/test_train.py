@@ -2,6 +2,7 @@
 (the VAE's training: test_train_vae.py; the shared tiny runs: conftest.py)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -74,6 +75,26 @@ def test_eval_run_writes_a_report(dit_run, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert [s["group"] for s in report["samples"]] == ["seen", "heldout", "zh"]
     assert (tmp_path / "contact_sheet.png").stat().st_size > 0 and (tmp_path / "report.md").is_file()
+
+
+def test_eval_run_draws_its_prompts_from_the_world_the_model_trained_on(dit_run):
+    from tessera.data.prompts import parse_prompt
+    from tessera.data.world import SceneMix
+    from tessera.eval.adherence import eval_prompts, model_world
+
+    spec = json.loads((dit_run[1] / "model.json").read_text())
+    assert model_world(spec) == load_config("dit-tiny").data.world  # the export says what it trained on
+    assert model_world({}) == SceneMix()  # a model folder that does not say: the whole world
+    size = {"height": 64, "width": 64, "fps": 8, "num_frames": 17}
+    whole = eval_prompts(12, **size)
+    plain = eval_prompts(12, **size, mix=SceneMix(max_objects=1, sizes=("large",), backgrounds=("solid",)))
+    assert [(g, s) for g, s, _ in whole] == [(g, s) for g, s, _ in plain]  # the same groups and seeds
+
+    def num_objects(prompt):
+        return len(parse_prompt(prompt, **size).scene.objects)
+
+    assert all(num_objects(p) == 1 and not re.search(r"\bsmall\b", p) for g, _, p in plain if g != "zh")
+    assert any(num_objects(p) > 1 for _, _, p in whole)
 
 
 def test_dit_trains_with_every_conditioning_task(run_losses, vae_run, dit_run, tmp_path):

@@ -12,6 +12,7 @@ from tessera.data.world import (
     Background,
     ObjectSpec,
     Scene,
+    SceneMix,
     Shot,
     is_held_out,
     sample_scene,
@@ -107,3 +108,38 @@ def test_every_attribute_value_is_seen_in_training():
             seen["shape"].add(o.shape)
             seen["motion"].add(o.motion)
     assert len(seen["colour"]) == 8 and len(seen["shape"]) == 5 and len(seen["motion"]) == 15
+
+
+def test_a_scene_mix_draws_only_what_it_allows():
+    mix = SceneMix(
+        max_objects=2, sizes=("medium", "large"), backgrounds=("solid",), p_occlusion=0.5, p_camera=0
+    )
+    scenes = [
+        sample_scene(seed, split=split, mix=mix) for seed in range(150) for split in ("train", "heldout")
+    ]
+    assert all(1 <= len(s.objects) <= 2 for s in scenes)
+    assert {o.size for s in scenes for o in s.objects} == {"medium", "large"}  # occlusion pairs included
+    assert {s.background.kind for s in scenes} == {"solid"}
+    assert {shot.camera for s in scenes for shot in s.shots} == {"still"}
+    assert any(len(s.objects) == 2 for s in scenes) and any(scene_split(s) == "heldout" for s in scenes)
+
+
+def test_the_whole_world_is_the_default_mix_and_keyword_changes_apply_to_it():
+    assert sample_scene(5, mix=SceneMix()) == sample_scene(5)
+    assert sample_scene(5, p_wall=0.5) == sample_scene(5, mix=SceneMix(p_wall=0.5))
+    assert SceneMix.from_dict(SceneMix(sizes=("large",)).to_dict()) == SceneMix(sizes=("large",))
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"max_objects": 5}, "max_objects"),
+        ({"sizes": ()}, "at least one"),
+        ({"sizes": ("huge",)}, "unknown size 'huge'"),
+        ({"backgrounds": ("plaid",)}, "unknown background 'plaid'"),
+        ({"p_camera": 1.5}, "p_camera"),
+    ],
+)
+def test_a_bad_scene_mix_names_the_bad_value(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SceneMix(**bad)

@@ -66,6 +66,7 @@ class WorldClips(torch.utils.data.Dataset):
             fps=self.cfg.fps,
             num_frames=size.num_frames,
             split=self.split,
+            mix=self.cfg.world,
         )
 
     def __getitem__(self, index: int) -> dict[str, Any]:

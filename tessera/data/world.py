@@ -74,6 +74,47 @@ def _check_choice(what: str, value: Any, allowed: Any) -> None:
 
 
 @dataclass(frozen=True)
+class SceneMix:
+    """Which part of the world random scenes are drawn from. The default is all of it; a smaller model may
+    train (and be evaluated) on a part it can learn, e.g. one or two medium or large objects on a plain
+    background, and says so in its model card. The chances are per scene (occlusion, a cut to a close-up, a
+    camera move) or per straight-line mover (a wall bounce)."""
+
+    max_objects: int = 4
+    sizes: tuple[str, ...] = tuple(SIZES)
+    backgrounds: tuple[str, ...] = BACKGROUNDS
+    p_occlusion: float = 0.15
+    p_multishot: float = 0.1
+    p_camera: float = 0.15
+    p_wall: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_objects <= 4:
+            raise ValueError(f"max_objects must be 1..4, got {self.max_objects}")
+        for what, values, allowed in (
+            ("sizes", self.sizes, SIZES),
+            ("backgrounds", self.backgrounds, BACKGROUNDS),
+        ):
+            if not values:
+                raise ValueError(f"{what} must name at least one of {list(allowed)}")
+            for v in values:
+                _check_choice(what[:-1], v, allowed)
+        for name in ("p_occlusion", "p_multishot", "p_camera", "p_wall"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SceneMix:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+WHOLE_WORLD = SceneMix()
+
+
+@dataclass(frozen=True)
 class ObjectSpec:
     shape: str
     colour: str
@@ -239,23 +280,17 @@ def sample_scene(
     fps: int = 8,
     num_frames: int = 17,
     split: str = "train",
-    max_objects: int = 4,
-    p_occlusion: float = 0.15,
-    p_multishot: float = 0.1,
-    p_camera: float = 0.15,
-    p_wall: float = 0.1,
+    mix: SceneMix = WHOLE_WORLD,
+    **changes: Any,
 ) -> Scene:
-    """A random scene, deterministic by seed, drawn from the train split, the held-out split, or either.
-
-    p_occlusion, p_multishot, p_camera and p_wall are the chances of an object passing behind another, of a
-    cut to a close-up, of a camera move, and of a straight-line mover bouncing off a wall (per object).
-    """
+    """A random scene, deterministic by seed, drawn from the train split, the held-out split, or either, and
+    from the part of the world `mix` allows; `changes` replace fields of `mix` (`p_wall=0.5`)."""
     _check_choice("split", split, SPLITS)
+    if changes:
+        mix = dataclasses.replace(mix, **changes)
     rng = random.Random(seed)
     for _ in range(1000):
-        scene = _draw_scene(
-            rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera, p_wall
-        )
+        scene = _draw_scene(rng, height, width, fps, num_frames, mix)
         if split == "any" or scene_split(scene) == split:
             return scene
         if split == "heldout":
@@ -266,28 +301,26 @@ def sample_scene(
     raise RuntimeError(f"could not draw a {split} scene for seed {seed}")  # pragma: no cover
 
 
-def _draw_scene(
-    rng, height, width, fps, num_frames, max_objects, p_occlusion, p_multishot, p_camera, p_wall
-) -> Scene:
+def _draw_scene(rng, height, width, fps, num_frames, mix: SceneMix) -> Scene:
     aspect = width / height
     wu, hu = max(aspect, 1.0), max(1.0 / aspect, 1.0)  # canvas size in units
-    num_objects = rng.choices(range(1, max_objects + 1), weights=[4, 4, 2, 1][:max_objects])[0]
+    num_objects = rng.choices(range(1, mix.max_objects + 1), weights=[4, 4, 2, 1][: mix.max_objects])[0]
     colours = rng.sample(list(COLOURS), num_objects)
     duration = num_frames / fps
-    if num_objects >= 2 and rng.random() < p_occlusion:
-        objects = _occlusion_pair(rng, colours[:2], wu, duration)
+    if num_objects >= 2 and rng.random() < mix.p_occlusion:
+        objects = _occlusion_pair(rng, colours[:2], wu, duration, mix.sizes)
         objects += [
-            _draw_object(rng, c, wu, hu, duration, objects, 2 + i, p_wall) for i, c in enumerate(colours[2:])
+            _draw_object(rng, c, wu, hu, duration, objects, 2 + i, mix) for i, c in enumerate(colours[2:])
         ]
     else:
         objects = []
         depths = rng.sample(range(num_objects), num_objects)
         for c, d in zip(colours, depths, strict=True):
-            objects.append(_draw_object(rng, c, wu, hu, duration, objects, d, p_wall))
-    kind = rng.choice(BACKGROUNDS)
+            objects.append(_draw_object(rng, c, wu, hu, duration, objects, d, mix))
+    kind = rng.choice(mix.backgrounds)
     tone, tone2 = rng.sample(list(TONES), 2)
-    shots = [Shot(num_frames=num_frames, camera=_draw_camera(rng, p_camera))]
-    if num_frames >= 8 and rng.random() < p_multishot:
+    shots = [Shot(num_frames=num_frames, camera=_draw_camera(rng, mix.p_camera))]
+    if num_frames >= 8 and rng.random() < mix.p_multishot:
         first = num_frames // 2
         zoom = rng.uniform(1.4, 1.8)
         focus = rng.choice(objects)
@@ -316,13 +349,13 @@ def _draw_camera(rng: random.Random, p_camera: float) -> str:
     return rng.choice(CAMERAS[1:]) if rng.random() < p_camera else "still"
 
 
-def _draw_object(rng, colour, wu, hu, duration, others, depth, p_wall) -> ObjectSpec:
+def _draw_object(rng, colour, wu, hu, duration, others, depth, mix: SceneMix) -> ObjectSpec:
     shape = rng.choice(SHAPES)
     motion = rng.choice([m for m in MOTIONS if not (m == "spin" and shape in SYMMETRIC_SHAPES)])
-    size = rng.choice(list(SIZES))
+    size = rng.choice(list(mix.sizes))
     r = SIZES[size] * (1.5 if motion == "grow" else 1.0)
     speed = rng.uniform(0.2, 0.4)
-    to_wall = motion in DIRECTIONS and rng.random() < p_wall
+    to_wall = motion in DIRECTIONS and rng.random() < mix.p_wall
     if motion in DIRECTIONS and not to_wall:
         # Otherwise a straight-line mover never reaches a wall: "moves up" stays true for the whole clip.
         dx, dy = DIRECTIONS[motion]
@@ -377,26 +410,28 @@ def _start_place(rng, motion, r, speed, wu, hu, duration) -> tuple[float, float]
     return rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
 
 
-def _occlusion_pair(rng, colours, wu, duration) -> list[ObjectSpec]:
-    """A large still object in front, and another passing behind it from one side to the other."""
+def _occlusion_pair(rng, colours, wu, duration, sizes) -> list[ObjectSpec]:
+    """A still object of the largest allowed size in front, and one of the smallest passing behind it from
+    one side to the other."""
+    smallest, largest = min(sizes, key=SIZES.get), max(sizes, key=SIZES.get)
     front = ObjectSpec(
         rng.choice(("square", "circle")),
         colours[0],
-        "large",
+        largest,
         "still",
         x=0.5,
         y=round(rng.uniform(0.4, 0.6), 3),
         depth=1,
     )
     going = rng.choice(("left", "right"))
-    r = SIZES["small"]
+    r = SIZES[smallest]
     start = (r + 0.04) / wu
     # Crosses the canvas in the clip; a clip too short for that (an image) gets the fastest allowed speed.
     speed = round(min((1 - 2 * start) * wu / duration, 3.0), 3)
     back = ObjectSpec(
         rng.choice(SHAPES),
         colours[1],
-        "small",
+        smallest,
         going,
         x=round(start if going == "right" else 1 - start, 3),
         y=front.y,

@@ -4,8 +4,9 @@ Prompts come from scenes of evaluation seeds (far from any training seed), in th
     seen     scenes of the training split (attribute combinations seen in training), English captions
     heldout  scenes of the held-out split (colour x shape and shape x motion pairs never trained), English
     zh       the same seen scenes captioned in Chinese, so zh - en compares languages on equal content
-Each video is scored in prompt mode (only what the prompt claims). The report is report.json, report.md
-and contact_sheet.png with the best and the worst samples.
+Scenes are drawn from the part of the world the model was trained on (model.json's "world", a SceneMix;
+the whole world when it has none). Each video is scored in prompt mode (only what the prompt claims). The
+report is report.json, report.md and contact_sheet.png with the best and the worst samples.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from tessera.data.captions import caption
 from tessera.data.prompts import parse_prompt
-from tessera.data.world import sample_scene
+from tessera.data.world import WHOLE_WORLD, SceneMix, sample_scene
 from tessera.eval.contact_sheet import contact_sheet, save_image
 from tessera.eval.scorer import score
 from tessera.pipeline import GenerationRequest, Generator
@@ -39,13 +40,23 @@ class Sample:
     seconds: float
 
 
-def eval_prompts(num: int, *, height: int, width: int, fps: int, num_frames: int, detail: str = "short"):
-    """(group, seed, prompt) for `num` scenes per group."""
+def eval_prompts(
+    num: int,
+    *,
+    height: int,
+    width: int,
+    fps: int,
+    num_frames: int,
+    detail: str = "short",
+    mix: SceneMix = WHOLE_WORLD,
+):
+    """(group, seed, prompt) for `num` scenes per group, drawn from the part of the world `mix` allows."""
     prompts = []
+    size = {"height": height, "width": width, "fps": fps, "num_frames": num_frames, "mix": mix}
     for i in range(num):
         seed = EVAL_SEED + i
-        seen = sample_scene(seed, height=height, width=width, fps=fps, num_frames=num_frames, split="train")
-        held = sample_scene(seed, height=height, width=width, fps=fps, num_frames=num_frames, split="heldout")
+        seen = sample_scene(seed, split="train", **size)
+        held = sample_scene(seed, split="heldout", **size)
         prompts.append(("seen", seed, caption(seen, lang="en", detail=detail, seed=seed)))
         prompts.append(("heldout", seed, caption(held, lang="en", detail=detail, seed=seed)))
         prompts.append(("zh", seed, caption(seen, lang="zh", detail=detail, seed=seed)))
@@ -69,7 +80,8 @@ def run_eval(
     video_cfg = generator.spec["video"]
     h, w, fps, nf = video_cfg["height"], video_cfg["width"], video_cfg["fps"], video_cfg["num_frames"]
     samples, videos = [], []
-    prompts = eval_prompts(num, height=h, width=w, fps=fps, num_frames=nf, detail=detail)
+    mix = model_world(generator.spec)
+    prompts = eval_prompts(num, height=h, width=w, fps=fps, num_frames=nf, detail=detail, mix=mix)
     for group, seed, prompt in tqdm(prompts, desc="eval run", unit="video", disable=not progress):
         tic = time.perf_counter()
         result = generator.generate(GenerationRequest(prompt=prompt, seed=seed, steps=steps))
@@ -86,6 +98,7 @@ def run_eval(
         steps=result.request.steps,
         size=f"{w}x{h}",
         num_frames=nf,
+        world=mix.to_dict(),
     )
     (out / "report.json").write_text(
         json.dumps(
@@ -98,6 +111,11 @@ def run_eval(
     labels = [f"{samples[i].total:.2f} {samples[i].group}: {samples[i].prompt}" for i in pick]
     save_image(contact_sheet([videos[i] for i in pick], labels), out / "contact_sheet.png")
     return summary
+
+
+def model_world(spec: dict) -> SceneMix:
+    """The part of the world a model folder says it was trained on (the whole world if it does not say)."""
+    return SceneMix.from_dict(spec["world"]) if "world" in spec else WHOLE_WORLD
 
 
 def summarize(samples: list[Sample]) -> dict:

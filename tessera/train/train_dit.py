@@ -210,6 +210,7 @@ def export_model(folder: Path, dit: DiT, vae, cfg: DiTRunConfig, card: dict | No
             "num_frames": cfg.data.num_frames,
             "fps": cfg.data.fps,
         },
+        "world": cfg.data.world.to_dict(),  # what `eval run` draws its prompts from
         "limits": {
             "max_frames": 4 * max(b.num_frames for b in buckets),
             "max_side": 2 * max(max(b.height, b.width) for b in buckets),

@@ -1,0 +1,178 @@
+"""The gate before a long run: can a DiT config learn N world scenes from their captions?
+
+    python benchmarks/overfit.py --preset dit-world-plain [--num 8] [--steps 1500] [--every 250]
+        [--new 8] [--out runs/overfit] [--plot curve.png] [override ...]
+
+Trains the preset (with the overrides) on N scenes only, text to video only (`flow.tasks=text`; the
+overrides come last, so they may change that), then scores the EMA weights of every checkpoint:
+- own: each training scene generated from its own short English caption (a caption it trained on), at its
+  own seed, scored in prompt mode;
+- new: as many new scenes of the same part of the world (`eval run`'s seen group, the same seeds), so the
+  curve also says whether what is learnt carries over;
+- baselines, measured in the same run: the footage itself and its VAE round trip, scored against the same
+  captions. Whatever the DiT makes is decoded by that VAE, so the round trip is its ceiling.
+A config passes when its own-caption adherence reaches 0.9x the round trip's within 30 minutes of training
+on the machine that runs this. Printed: a table by step with training minutes, the verdict, the device; with
+--plot, the learning curves against minutes. Train and score run on the CPU unless the preset says
+otherwise (`loop.device`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from tessera.config import DiTRunConfig, load_config
+from tessera.data.captions import caption
+from tessera.data.dataset import WorldClips, to_frames, to_video_tensor
+from tessera.data.prompts import parse_prompt
+from tessera.data.render import render
+from tessera.eval.adherence import eval_prompts
+from tessera.eval.scorer import score
+from tessera.machine import device_name
+from tessera.pipeline import GenerationRequest, Generator
+from tessera.train import train_dit
+
+GATE_RATIO, GATE_MINUTES = 0.9, 30.0
+
+
+def scored(frames: np.ndarray, prompt: str, cfg: DiTRunConfig) -> float:
+    d = cfg.data
+    parsed = parse_prompt(prompt, height=d.height, width=d.width, fps=d.fps, num_frames=d.num_frames)
+    return score(frames, parsed.scene, stated=parsed.stated).total
+
+
+def training_prompts(cfg: DiTRunConfig) -> list[tuple[int, str, np.ndarray]]:
+    """(seed, short English caption, footage) of each training scene; the caption is one it trained on."""
+    clips = WorldClips(cfg.data)
+    out = []
+    for i in range(len(clips)):
+        scene, seed = clips.scene(i), cfg.data.seed + i
+        out.append((seed, caption(scene, lang="en", detail="short", seed=seed), render(scene).video))
+    return out
+
+
+@torch.inference_mode()
+def baselines(gen: Generator, prompts, cfg: DiTRunConfig) -> dict[str, float]:
+    footage, trip = [], []
+    for _, prompt, clip in prompts:
+        x = to_video_tensor(clip)[None]  # (1, 3, F, H, W)
+        recon = gen.vae.decode_latents(gen.vae.encode_latents(x))
+        footage.append(scored(clip, prompt, cfg))
+        trip.append(scored(to_frames(recon[0]), prompt, cfg))
+    return {"footage": float(np.mean(footage)), "round_trip": float(np.mean(trip))}
+
+
+def adherence(gen: Generator, prompts: list[tuple[int, str]], cfg: DiTRunConfig) -> float:
+    totals = []
+    for seed, prompt in prompts:
+        frames = gen.generate(GenerationRequest(prompt=prompt, seed=seed)).frames
+        totals.append(scored(frames, prompt, cfg))
+    return float(np.mean(totals))
+
+
+def training_minutes(out: Path) -> dict[int, float]:
+    """Minutes of training up to each logged step, from the run's own timing (a run resumed midway times
+    only its last part, so the gate wants a fresh run)."""
+    minutes = {}
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "sec_per_step" in row:
+            minutes[row["step"] + 1] = row["sec_per_step"] * (row["step"] + 1) / 60
+    return minutes
+
+
+def minutes_at(step: int, minutes: dict[int, float]) -> float:
+    logged = max(s for s in minutes if s <= step)
+    return minutes[logged] * step / logged
+
+
+def plot(rows: list[dict], base: dict[str, float], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = [r["minutes"] for r in rows]
+    ax.plot(x, [r["own"] for r in rows], "o-", label="own captions")
+    ax.plot(x, [r["new"] for r in rows], "s-", label="new prompts")
+    ax.axhline(base["round_trip"], color="grey", ls="--", label="VAE round trip")
+    ax.axhline(GATE_RATIO * base["round_trip"], color="grey", ls=":", label="gate (0.9x round trip)")
+    ax.set(xlabel="training minutes", ylabel="adherence", ylim=(0, 1), title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="dit-world-plain")
+    ap.add_argument("--num", type=int, default=8, help="training scenes")
+    ap.add_argument("--new", type=int, default=8, help="new prompts scored at each checkpoint")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--every", type=int, default=250, help="score a checkpoint every this many steps")
+    ap.add_argument("--out", default="runs/overfit")
+    ap.add_argument("--plot", default="", help="write the learning curves to this PNG")
+    ap.add_argument(
+        "overrides", nargs="*", help="dotted overrides of the preset, e.g. model.patch_size=1x4x4"
+    )
+    args = ap.parse_args()
+    out = Path(args.out)
+    given = [
+        f"data.num_scenes={args.num}",
+        "data.captions_per_language=0",
+        "flow.tasks=text",
+        "flow.task_weights=1",
+        f"loop.steps={args.steps}",
+        f"loop.checkpoint_every={args.every}",
+        f"loop.out={out}",
+    ]
+    cfg = load_config(args.preset, [*given, *args.overrides])
+    if cfg.loop.batch_size > args.num:  # an epoch must make at least one batch
+        cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, batch_size=args.num))
+    export = train_dit.main(cfg)
+    gen = Generator(export)
+    own = training_prompts(cfg)
+    d = cfg.data
+    size = {"height": d.height, "width": d.width, "fps": d.fps, "num_frames": d.num_frames}
+    new = [(seed, p) for g, seed, p in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
+    base = baselines(gen, own, cfg)
+    minutes = training_minutes(out)
+    rows = []
+    for ckpt in sorted((out / "checkpoints").glob("step_*")):
+        step = int(ckpt.name.split("_")[1])
+        gen.dit.load_state_dict(load_file(ckpt / "ema.safetensors"))
+        rows.append(
+            {
+                "step": step,
+                "minutes": minutes_at(step, minutes),
+                "own": adherence(gen, [(s, p) for s, p, _ in own], cfg),
+                "new": adherence(gen, new, cfg),
+            }
+        )
+        print(f"step {step}: own {rows[-1]['own']:.3f}, new {rows[-1]['new']:.3f}", flush=True)
+    ceiling = base["round_trip"]
+    passed = [r for r in rows if r["own"] >= GATE_RATIO * ceiling and r["minutes"] <= GATE_MINUTES]
+    print(f"\ndevice: {device_name(gen.device)}; preset {args.preset} {' '.join(args.overrides)}")
+    print(f"{args.num} training scenes; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
+    print("| step | training min | own captions | x round trip | new prompts |")
+    print("| --- | --- | --- | --- | --- |")
+    for r in rows:
+        ratio = r["own"] / ceiling
+        print(f"| {r['step']} | {r['minutes']:.1f} | {r['own']:.3f} | {ratio:.2f} | {r['new']:.3f} |")
+    verdict = f"passes at step {passed[0]['step']}" if passed else "does not pass"
+    print(f"\ngate ({GATE_RATIO}x the round trip within {GATE_MINUTES:.0f} min): {verdict}")
+    (out / "overfit.json").write_text(json.dumps({"baselines": base, "rows": rows, "passed": bool(passed)}))
+    if args.plot:
+        plot(rows, base, f"{args.preset}, {args.num} scenes", Path(args.plot))
+
+
+if __name__ == "__main__":
+    main()
