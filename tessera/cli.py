@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p = ev.add_parser("run", help="generate and score N held-out world prompts per group; write a report")
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
-    p.add_argument("--num", type=int, default=8, help="prompts per group (seen, held-out, Chinese)")
+    p.add_argument("--num", type=int, default=8, help="prompts per group (seen, held-out, Chinese, human)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="report folder (default runs/eval)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--detail", choices=("short", "medium", "detailed"), default="short", help="caption level")

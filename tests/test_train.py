@@ -73,7 +73,7 @@ def test_eval_run_writes_a_report(dit_run, tmp_path):
     assert {"adherence_seen", "adherence_heldout", "adherence_zh", "zh_minus_en"} <= set(summary)
     assert all(0 <= summary[f"adherence_{g}"] <= 1 for g in ("seen", "heldout", "zh"))
     report = json.loads((tmp_path / "report.json").read_text())
-    assert [s["group"] for s in report["samples"]] == ["seen", "heldout", "zh"]
+    assert [s["group"] for s in report["samples"]] == ["seen", "heldout", "zh", "human"]
     assert (tmp_path / "contact_sheet.png").stat().st_size > 0 and (tmp_path / "report.md").is_file()
 
 

@@ -1,17 +1,20 @@
 """World prompts, English or Chinese, read back into scenes, with a record of what the text actually claimed.
 
-`parse_prompt` understands every caption `tessera.data.captions` writes and hand-written prompts in the same
-vocabulary ("A big red ball bouncing on the left, white background", "两个球在弹跳，镜头向左平移"). It returns
-a complete, valid `Scene` (what the text leaves open gets a default) and a `Stated` record, so a scorer checks
-a generated video only against what the prompt said.
+`parse_prompt` understands every caption `tessera.data.captions` writes and hand-written prompts, in the same
+vocabulary or in the words people use beyond it (`tessera.data.synonyms`): "A big red ball bouncing on the
+left, white background", "a scarlet sphere rolls from the left side to the right side", "两个球在弹跳，镜头向
+左平移", "粉色的三角形越来越小". It returns a complete, valid `Scene` (what the text leaves open gets a
+default) and a `Stated` record, so a scorer checks a generated video only against what the prompt said.
 
 How it reads. Text is cut into tokens by greedy longest match against the lexicon of
-`tessera.data.vocabulary` (English word by word; Chinese character by character, as it has no spaces);
+`tessera.data.lexicon` (English word by word; Chinese character by character, as it has no spaces);
 fillers are known but dropped, and any leftover word fails the parse, naming it. Punctuation and joining words
 ("and", "then", "，", "同时") end a clause. In a clause, colour, size and count words wait for the shape noun
 they modify; motion and place words attach to the clause's latest object (to its first one when they come
-before it, and to the previous clause's object when the clause names none). A noun whose colour was named
-before refers back to that object. Background tones and kinds, the camera and cuts belong to the whole scene.
+before it, and to the previous clause's object when the clause names none); a way said before its verb and
+its noun is the direction ("to the right moves a big red circle"), and "from A to B" is a start place and the
+direction from A towards B (自左向右, 从左边移到右边). A noun whose colour was named before refers back to
+that object. Background tones and kinds, the camera and cuts belong to the whole scene.
 `tessera.data.prompt_scene` then lays the scene out from what was said.
 """
 
@@ -79,7 +82,7 @@ def parse_prompt(
     text: str, *, height: int = 128, width: int = 128, fps: int = 8, num_frames: int = 17
 ) -> ParsedPrompt:
     """An English or Chinese world prompt as a complete scene and what it stated; ValueError if unreadable."""
-    tokens = _tokenize(text)
+    tokens = _from_to(_tokenize(text))
     reader = _Reader()
     clause: list[Token] = []
     for token in [*tokens, ("sep", None, "")]:
@@ -178,6 +181,53 @@ def _match_chinese(han: str, tokens: list[Token], unknown: list[str]) -> None:
         unknown.append(bad)
 
 
+def _from_to(tokens: list[Token]) -> list[Token]:
+    """Each "from A to B" as a start place and a direction: "rolls from the left side to the right side"
+    starts on the left and moves right, 从左上角移到右下角 down-right. With no B but a verb ("moves from the
+    left"), the way is away from A. A from word before anything but a place ("from sky blue to navy") says
+    nothing."""
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i][0] != "from" or i + 1 == len(tokens) or tokens[i + 1][0] not in ("place", "way"):
+            out += [] if tokens[i][0] == "from" else [tokens[i]]
+            i += 1
+            continue
+        moving = bool(out) and out[-1][0] == "go"  # "moves from the left"
+        start = tokens[i + 1]
+        said = " ".join(dict.fromkeys((tokens[i][2], start[2])))  # "from the left"; 从左边 is one word
+        out.append(("place", start[1], said))
+        i += 2
+        while i < len(tokens) and tokens[i][0] == "go":  # 从左边移到右边: the verb between A and B
+            out.append(tokens[i])
+            moving, i = True, i + 1
+        goal = tokens[i] if i < len(tokens) else ("", None, "")
+        if goal[0] == "dir":  # 自左向右
+            out.append(goal)
+            i += 1
+        elif goal[0] == "way":  # "to the right", 到右边; not a place ("on the right")
+            out.append(("dir", _heading(start[1], goal[1], f"{said} {goal[2]}"), goal[2]))
+            i += 1
+        elif moving and _heading(start[1], (None, None), said, strict=False):
+            out.append(("dir", _heading(start[1], (None, None), said), said))
+    return out
+
+
+def _heading(start: tuple, goal: tuple, words: str, strict: bool = True) -> str | None:
+    """The direction from place `start` towards place `goal`, both (x third, y third) with either None: an
+    unsaid start is the middle, an unsaid goal the side across from the start. None (or with `strict`, a
+    ValueError naming `words`) when that goes nowhere."""
+    where = []
+    for names, a, b in zip(vocab.THIRDS, start, goal, strict=True):
+        a = a or names[1]
+        b = b or names[2 - names.index(a)]
+        step = names.index(b) - names.index(a)
+        where.append(names[1 + (step > 0) - (step < 0)])
+    if not strict and where == [names[1] for names in vocab.THIRDS]:
+        return None
+    return _direction((where[0], where[1]), words)
+
+
 # ---- reading tokens into objects, relations and shots
 
 
@@ -230,6 +280,10 @@ class _Reader:
             elif kind in ("motion", "dir", "go", "way", "place", "wall"):
                 if c.groups:
                     self.attribute(c, c.groups[-1], (kind, value, word))
+                elif kind == "go" and c.pending and c.pending[-1][0] == "way":
+                    # "To the right moves a big red circle": a way said before its verb is its direction.
+                    where = c.pending[-1]
+                    c.pending[-1] = ("dir", _direction(where[1], word), where[2])
                 else:
                     c.pending.append((kind, value, word))
             elif kind == "rel":

@@ -1,9 +1,9 @@
 """The words of world prompts, English and Chinese: the phrases captions write and the lexicon prompts read.
 
 `tessera.data.captions` writes scenes with the phrase tables (EN_*, ZH_*; each tuple holds synonyms it may
-choose from). `tessera.data.lexicon` builds the parser's lexicons from the same tables plus words people
-write that captions never use, so a phrase added to a table is understood at once. The token kinds a
-lexicon phrase stands for:
+choose from). `tessera.data.lexicon` builds the parser's lexicons from the same tables plus the words people
+write that captions never use (`tessera.data.synonyms`), so a phrase added to a table is understood at once.
+The token kinds a lexicon phrase stands for:
 
   det        "a" or "the"                     count      1 to 4 ("two", 两个)
   colour, tone, size, shape                   the world's names; shape None is a generic noun ("object")
@@ -17,6 +17,7 @@ lexicon phrase stands for:
   focus      the next noun is what the close-up shows
   bgkind     a BACKGROUNDS name               bgword     "background", 背景
   wall       a wall the object bounces off ("bounces off the left wall", 撞到左边的墙后弹了回来)
+  from       the next place is where the object starts, and the place or direction after it where it goes
   sep        the end of a clause ("and", "then", "，", "然后")
 """
 
@@ -262,121 +263,4 @@ ZH_BACKGROUND_KINDS = {
     "stripes": ("条纹背景",),
     "checker": ("棋盘格背景",),
     "ground": ("带地面的背景",),
-}
-
-
-# ---- what people write beyond the tables
-
-EN_FILLERS = (  # space-separated words
-    "with on in at of is are it its they this there here video clip footage animation shows showing "
-    "from to into onto by over across along starting starts start begins also slowly quickly gently "
-    "steadily smoothly sits appears located placed against scene frame screen canvas picture image "
-    "camera view shot which that who where we see just very diagonally towards toward halfway "
-    "through throughout"
-)
-EN_SEPARATORS = ("and", "then", "while", "whilst", "as", "meanwhile")
-EN_EXTRA = {  # words people write that captions never use
-    "colour": {"purple": ("violet",), "cyan": ("turquoise", "aqua")},
-    "tone": {
-        "light grey": ("light gray", "grey", "gray"),
-        "dark grey": ("dark gray",),
-        "cream": ("beige",),
-        "sky": ("sky", "light blue"),
-        "navy": ("dark blue",),
-        "soil": ("earth", "dirt"),
-        "sand": ("tan",),
-        "moss": ("moss", "olive"),
-    },
-    "shape": {"circle": ("disk", "dot"), "ring": ("doughnut",)},
-    "size": {"small": ("tiny",), "medium": ("mid sized", "average sized"), "large": ("huge", "giant")},
-    "rel": {"below": ("under", "underneath")},
-    "bgkind": {"checker": ("chequered", "checker"), "stripes": ("stripy",), "ground": ("floor",)},
-    "motion": {
-        "still": (
-            "still",
-            "stationary",
-            "motionless",
-            "static",
-            "does not move",
-            "doesn't move",
-            "not moving",
-            "stands still",
-            "stays put",
-        ),
-        "fall": ("falls down", "drops", "drops down", "falls to the floor"),
-        "circle": ("orbits", "circling", "moves in circles", "goes around in a circle", "goes in a circle"),
-        "grow": ("expands", "gets larger", "grows bigger"),
-        "shrink": ("contracts", "gets smaller"),
-        "spin": ("twirls", "spins around", "rotates in place"),
-    },
-    "dir": {
-        "left": ("leftwards",),
-        "right": ("rightwards",),
-        "up": ("upwards",),
-        "down": ("downwards",),
-        "up-left": ("up left", "up and left"),
-        "up-right": ("up right", "up and right"),
-        "down-left": ("down left", "down and left"),
-        "down-right": ("down right", "down and right"),
-    },
-}
-EN_PARTIAL_PLACES = {
-    ("left", None): ("left", "left side", "left hand side", "left edge"),
-    ("right", None): ("right", "right side", "right hand side", "right edge"),
-    (None, "top"): ("top", "top edge", "upper part"),
-    (None, "bottom"): ("bottom", "bottom edge", "lower part"),
-}
-ZH_FILLERS = (  # space-separated words
-    "的 在 着 了 地 正在 画面 画面中 画面里 画面的 视频 视频中 视频里 一段 有 是 它 它们 并 也 从 到 位于 "
-    "出发 相间 再 个 带 镜头 不停地 一直 慢慢 缓缓 开始 可以看到 只见"
-)
-ZH_SEPARATORS = ("和", "与", "以及", "同时", "然后", "接着", "随后", "并且", "而")
-ZH_EXTRA = {
-    "colour": {
-        "red": ("红",),
-        "orange": ("橙",),
-        "yellow": ("黄",),
-        "green": ("绿",),
-        "cyan": ("青",),
-        "blue": ("蓝",),
-        "purple": ("紫",),
-        "pink": ("粉", "粉红色"),
-    },
-    "tone": {
-        "white": ("白",),
-        "black": ("黑",),
-        "light grey": ("灰色", "浅灰"),
-        "dark grey": ("深灰",),
-        "sky": ("浅蓝色",),
-        "navy": ("深蓝色",),
-        "moss": ("墨绿色",),
-    },
-    "shape": {"circle": ("圆盘", "圆球"), "triangle": ("三角",), "star": ("星形", "星"), "ring": ("环形",)},
-    "size": {"small": ("较小",), "medium": ("中等", "中号"), "large": ("较大", "大号")},
-    "motion": {
-        "still": ("静止", "不动", "保持不动"),
-        "bounce": ("跳动", "蹦跳"),
-        "fall": ("下落", "掉下来"),
-        "circle": ("绕着圈移动", "画圈"),
-        "grow": ("长大", "放大"),
-        "shrink": ("缩小",),
-        "spin": ("转动",),
-    },
-}
-ZH_DIR_WORDS = {  # what may follow 向/往/朝
-    "left": ("左", "左边", "左侧"),
-    "right": ("右", "右边", "右侧"),
-    "up": ("上", "上方", "上面"),
-    "down": ("下", "下方", "下面"),
-    "up-left": ("左上", "左上方", "左上角"),
-    "up-right": ("右上", "右上方", "右上角"),
-    "down-left": ("左下", "左下方", "左下角"),
-    "down-right": ("右下", "右下方", "右下角"),
-}
-ZH_PARTIAL_PLACES = {
-    ("left", None): ("左边", "左侧"),
-    ("right", None): ("右边", "右侧"),
-    (None, "top"): ("上方", "顶部"),
-    (None, "bottom"): ("下方", "底部"),
-    ("centre", "middle"): ("中间", "正中央"),
 }

@@ -1,9 +1,13 @@
 """`tessera eval run`: generate videos for world prompts the model never trained on, score them, report.
 
-Prompts come from scenes of evaluation seeds (far from any training seed), in three groups:
+Prompts come from scenes of evaluation seeds (far from any training seed), in four groups:
     seen     scenes of the training split (attribute combinations seen in training), English captions
     heldout  scenes of the held-out split (colour x shape and shape x motion pairs never trained), English
     zh       the same seen scenes captioned in Chinese, so zh - en compares languages on equal content
+    human    the same seen scenes in people's words, not the caption generator's (human_prompts), as much
+             as a short caption says: English for the even-numbered scenes (0, 2, ...), Chinese for the odd
+             ones, so human - seen (at detail "short") measures how far following the captions carries over
+             to how people write
 Scenes are drawn from the part of the world the model was trained on (model.json's "world", a SceneMix;
 the whole world when it has none). Each video is scored in prompt mode (only what the prompt claims). The
 report is report.json, report.md and contact_sheet.png with the best and the worst samples.
@@ -23,11 +27,12 @@ from tessera.data.captions import caption
 from tessera.data.prompts import parse_prompt
 from tessera.data.world import WHOLE_WORLD, SceneMix, sample_scene
 from tessera.eval.contact_sheet import contact_sheet, save_image
+from tessera.eval.human_prompts import human_prompt
 from tessera.eval.scorer import score
 from tessera.pipeline import GenerationRequest, Generator
 
 EVAL_SEED = 2_000_000
-GROUPS = ("seen", "heldout", "zh")
+GROUPS = ("seen", "heldout", "zh", "human")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ def eval_prompts(
         prompts.append(("seen", seed, caption(seen, lang="en", detail=detail, seed=seed)))
         prompts.append(("heldout", seed, caption(held, lang="en", detail=detail, seed=seed)))
         prompts.append(("zh", seed, caption(seen, lang="zh", detail=detail, seed=seed)))
+        prompts.append(("human", seed, human_prompt(seen, lang="en" if i % 2 == 0 else "zh", seed=seed)))
     return prompts
 
 
@@ -123,6 +129,8 @@ def summarize(samples: list[Sample]) -> dict:
     summary = {f"adherence_{g}": float(np.mean(v)) for g, v in by_group.items() if v}
     if by_group["zh"] and by_group["seen"]:
         summary["zh_minus_en"] = summary["adherence_zh"] - summary["adherence_seen"]
+    if by_group["human"] and by_group["seen"]:
+        summary["human_minus_seen"] = summary["adherence_human"] - summary["adherence_seen"]
     summary["seconds_per_video"] = float(np.mean([s.seconds for s in samples]))
     return summary
 
