@@ -2,6 +2,8 @@
 
     python benchmarks/overfit.py --preset dit-world-plain [--num 8] [--steps 1500] [--every 250]
         [--new 8] [--out runs/overfit] [--plot curve.png] [override ...]
+    python benchmarks/overfit.py --run RUN_DIR [--num 8] [--new 8]   # a finished run's checkpoints, scored
+    python benchmarks/overfit.py --curves RUN_DIR [RUN_DIR ...] --plot curves.png   # runs side by side
 
 Trains the preset (with the overrides) on N scenes only, text to video only (`flow.tasks=text`; the
 overrides come last, so they may change that), then scores the EMA weights of every checkpoint:
@@ -13,8 +15,9 @@ overrides come last, so they may change that), then scores the EMA weights of ev
   captions. Whatever the DiT makes is decoded by that VAE, so the round trip is its ceiling.
 A config passes when its own-caption adherence reaches 0.9x the round trip's within 30 minutes of training
 on the machine that runs this. Printed: a table by step with training minutes, the verdict, the device; with
---plot, the learning curves against minutes. Train and score run on the CPU unless the preset says
-otherwise (`loop.device`).
+--plot, the learning curves against minutes. With --run, a finished run (any preset, any number of scenes)
+is scored the same way, its first N scenes as "own", so long runs get the same learning curves. Training runs
+where the preset says (`loop.device`), scoring on the CPU.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from tessera.config import DiTRunConfig, load_config
+from tessera.config import DiTRunConfig, from_dict, load_config
 from tessera.data.captions import caption
 from tessera.data.dataset import WorldClips, to_frames, to_video_tensor
 from tessera.data.prompts import parse_prompt
@@ -48,11 +51,12 @@ def scored(frames: np.ndarray, prompt: str, cfg: DiTRunConfig) -> float:
     return score(frames, parsed.scene, stated=parsed.stated).total
 
 
-def training_prompts(cfg: DiTRunConfig) -> list[tuple[int, str, np.ndarray]]:
-    """(seed, short English caption, footage) of each training scene; the caption is one it trained on."""
+def training_prompts(cfg: DiTRunConfig, num: int) -> list[tuple[int, str, np.ndarray]]:
+    """(seed, short English caption, footage) of the first `num` training scenes; the caption is one the run
+    trained on when it kept every caption (data.captions_per_language=0)."""
     clips = WorldClips(cfg.data)
     out = []
-    for i in range(len(clips)):
+    for i in range(min(num, len(clips))):
         scene, seed = clips.scene(i), cfg.data.seed + i
         out.append((seed, caption(scene, lang="en", detail="short", seed=seed), render(scene).video))
     return out
@@ -93,20 +97,24 @@ def minutes_at(step: int, minutes: dict[int, float]) -> float:
     return minutes[logged] * step / logged
 
 
-def plot(rows: list[dict], base: dict[str, float], title: str, path: Path) -> None:
+def plot(runs: dict[str, dict], path: Path) -> None:
+    """Learning curves (adherence against training minutes) of gate runs, each `overfit.json`'s content by
+    label: own captions solid, new prompts dashed, the run's VAE round trip dotted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = [r["minutes"] for r in rows]
-    ax.plot(x, [r["own"] for r in rows], "o-", label="own captions")
-    ax.plot(x, [r["new"] for r in rows], "s-", label="new prompts")
-    ax.axhline(base["round_trip"], color="grey", ls="--", label="VAE round trip")
-    ax.axhline(GATE_RATIO * base["round_trip"], color="grey", ls=":", label="gate (0.9x round trip)")
-    ax.set(xlabel="training minutes", ylabel="adherence", ylim=(0, 1), title=title)
-    ax.legend(loc="upper left", fontsize=8)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (label, run) in enumerate(runs.items()):
+        colour, rows = f"C{i}", run["rows"]
+        x = [r["minutes"] for r in rows]
+        ax.plot(x, [r["own"] for r in rows], "o-", color=colour, label=f"{label}: own captions")
+        ax.plot(x, [r["new"] for r in rows], "s--", color=colour, label=f"{label}: new prompts")
+        ax.axhline(run["baselines"]["round_trip"], color=colour, ls=":", lw=1)
+    ax.set(xlabel="training minutes", ylabel="adherence", ylim=(0, 1))
+    ax.set_title("gate runs (dotted: each run's VAE round trip)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -120,11 +128,31 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=250, help="score a checkpoint every this many steps")
     ap.add_argument("--out", default="runs/overfit")
     ap.add_argument("--plot", default="", help="write the learning curves to this PNG")
-    ap.add_argument(
-        "overrides", nargs="*", help="dotted overrides of the preset, e.g. model.patch_size=1x4x4"
-    )
+    ap.add_argument("--run", default="", help="score this finished run's checkpoints instead; no training")
+    ap.add_argument("--curves", nargs="+", default=None, help="gate runs to plot together")
+    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.patch_size=1x4x4")
     args = ap.parse_args()
-    out = Path(args.out)
+    if args.curves:
+        if not args.plot:
+            ap.error("--curves needs --plot FILE")
+        runs = {}
+        for folder in map(Path, args.curves):
+            run = json.loads((folder / "overfit.json").read_text())
+            runs[run.get("label", folder.name)] = run
+        plot(runs, Path(args.plot))
+        return
+    if args.run:  # score the checkpoints of a finished run as it was configured
+        out = Path(args.run)
+        cfg = from_dict(DiTRunConfig, json.loads((out / "config.json").read_text()))
+        export = out / "export"
+    else:
+        out = Path(args.out)
+        cfg = gate_config(args)
+        export = train_dit.main(cfg)
+    score_run(out, export, cfg, args)
+
+
+def gate_config(args: argparse.Namespace) -> DiTRunConfig:
     given = [
         f"data.num_scenes={args.num}",
         "data.captions_per_language=0",
@@ -132,14 +160,18 @@ def main() -> None:
         "flow.task_weights=1",
         f"loop.steps={args.steps}",
         f"loop.checkpoint_every={args.every}",
-        f"loop.out={out}",
+        f"loop.out={args.out}",
     ]
     cfg = load_config(args.preset, [*given, *args.overrides])
     if cfg.loop.batch_size > args.num:  # an epoch must make at least one batch
         cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, batch_size=args.num))
-    export = train_dit.main(cfg)
+    return cfg
+
+
+def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespace) -> None:
+    """Score every checkpoint of the run in `out`, print the table and the verdict, save overfit.json."""
     gen = Generator(export)
-    own = training_prompts(cfg)
+    own = training_prompts(cfg, args.num)
     d = cfg.data
     size = {"height": d.height, "width": d.width, "fps": d.fps, "num_frames": d.num_frames}
     new = [(seed, p) for g, seed, p in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
@@ -160,7 +192,8 @@ def main() -> None:
         print(f"step {step}: own {rows[-1]['own']:.3f}, new {rows[-1]['new']:.3f}", flush=True)
     ceiling = base["round_trip"]
     passed = [r for r in rows if r["own"] >= GATE_RATIO * ceiling and r["minutes"] <= GATE_MINUTES]
-    print(f"\ndevice: {device_name(gen.device)}; preset {args.preset} {' '.join(args.overrides)}")
+    what = f"run {args.run}" if args.run else f"preset {args.preset} {' '.join(args.overrides)}"
+    print(f"\ndevice: {device_name(gen.device)}; {what}")
     print(f"{args.num} training scenes; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
     print("| step | training min | own captions | x round trip | new prompts |")
     print("| --- | --- | --- | --- | --- |")
@@ -169,9 +202,11 @@ def main() -> None:
         print(f"| {r['step']} | {r['minutes']:.1f} | {r['own']:.3f} | {ratio:.2f} | {r['new']:.3f} |")
     verdict = f"passes at step {passed[0]['step']}" if passed else "does not pass"
     print(f"\ngate ({GATE_RATIO}x the round trip within {GATE_MINUTES:.0f} min): {verdict}")
-    (out / "overfit.json").write_text(json.dumps({"baselines": base, "rows": rows, "passed": bool(passed)}))
+    label = Path(args.run).name if args.run else " ".join([args.preset, *args.overrides])
+    run = {"label": label, "baselines": base, "rows": rows, "passed": bool(passed)}
+    (out / "overfit.json").write_text(json.dumps(run, indent=1))
     if args.plot:
-        plot(rows, base, f"{args.preset}, {args.num} scenes", Path(args.plot))
+        plot({label: run}, Path(args.plot))
 
 
 if __name__ == "__main__":

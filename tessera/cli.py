@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="report folder (default runs/eval)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--detail", choices=("short", "medium", "detailed"), default="short", help="caption level")
+    p.add_argument(
+        "--world",
+        choices=("whole", "plain"),
+        default=None,
+        help="draw the prompts from this part of the world (default: the one the model trained on)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     return ap
 
@@ -355,9 +361,8 @@ def _eval_run(args: argparse.Namespace) -> int:
     from tessera.eval.adherence import run_eval
     from tessera.pipeline import Generator
 
-    summary = run_eval(
-        Generator(args.model, device=args.device), args.num, args.out, steps=args.steps, detail=args.detail
-    )
+    gen = Generator(args.model, device=args.device)
+    summary = run_eval(gen, args.num, args.out, steps=args.steps, detail=args.detail, world=args.world)
     for key, value in summary.items():
         print(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
     print(f"report: {args.out / 'report.md'}, contact sheet: {args.out / 'contact_sheet.png'}")

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from tessera.train import recipe
+from tessera.config import load_config
+from tessera.train import recipe, train_dit, train_vae
 from tessera.weights import load_model_dir, load_vae_dir, with_decoder
 
 # Every stage at a toy size: two steps each, two scenes of 32x32x5, no crops.
@@ -23,39 +24,37 @@ TOY = (
 
 def test_the_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path):
     export = recipe.main("cpu", tmp_path, eval_num=1, overrides=TOY)
-    assert export == tmp_path / "model"
-    for stage in ("vae", "vae2", "vae3", "dit", "vae4", "dit2", "dit3", "dit4", "vae5", "vae6"):
-        assert (tmp_path / stage / "export").is_dir(), stage
-    # each stage starts from the one before it: stage 4 from stage 3, the refit DiT from the first DiT
-    assert json.loads((tmp_path / "vae4" / "config.json").read_text())["loop"]["init_from"] == str(
-        tmp_path / "vae3" / "export"
-    )
-    refit = json.loads((tmp_path / "dit2" / "config.json").read_text())
-    assert refit["loop"]["init_from"] == str(tmp_path / "dit" / "export")
-    assert refit["vae"] == str(tmp_path / "vae4" / "export")
-    last = json.loads((tmp_path / "dit3" / "config.json").read_text())
-    assert (
-        last["loop"]["init_from"] == str(tmp_path / "dit2" / "export") and last["flow"]["object_weight"] > 0
-    )
-    more = json.loads((tmp_path / "dit4" / "config.json").read_text())
-    assert (
-        more["loop"]["init_from"] == str(tmp_path / "dit3" / "export") and more["flow"]["object_weight"] > 0
-    )
-    smooth = json.loads((tmp_path / "vae6" / "config.json").read_text())
-    assert smooth["loop"]["init_from"] == str(tmp_path / "vae5" / "export") and smooth["decoder_only"]
-    assert smooth["loss"]["temporal_weight"] > 0 and smooth["latent_noise"] > 0
+    vae_presets, dit_preset = recipe.STAGES["cpu"]
+    assert export == tmp_path / dit_preset / "export"
+    # each VAE stage starts from the one before it, and the DiT trains on the last one's latents
+    for before, preset in zip(vae_presets, vae_presets[1:], strict=False):
+        cfg = json.loads((tmp_path / preset / "config.json").read_text())
+        assert cfg["loop"]["init_from"] == str(tmp_path / before / "export"), preset
+    dit_cfg = json.loads((tmp_path / dit_preset / "config.json").read_text())
+    assert dit_cfg["vae"] == str(tmp_path / vae_presets[-1] / "export")
+    assert dit_cfg["data"]["world"] == json.loads((export / "model.json").read_text())["world"]
     card = json.loads((export / "model.json").read_text())["card"]
     assert card["recipe"] == "tessera train-world --scale cpu"
-    assert (card["vae_steps"], card["dit_steps"]) == (12, 8)
+    assert (card["vae_steps"], card["dit_steps"]) == (2 * len(vae_presets), 2)
     assert {"adherence_seen", "adherence_heldout", "adherence_zh"} <= set(card["eval"])
     assert card["vae_heldout_psnr"] is not None
-    # The model folder is stage 8's DiT with stage 10's VAE, whose decoder alone was trained (float16 there).
-    dit, vae, _ = load_model_dir(export)
-    dit8 = load_model_dir(tmp_path / "dit4" / "export")[0].state_dict()
-    assert all(torch.equal(weight, dit8[name]) for name, weight in dit.state_dict().items())
-    vae10 = load_vae_dir(tmp_path / "vae6" / "export").state_dict()
+    # The model folder holds the last VAE stage's weights (float16 there).
+    _, vae, _ = load_model_dir(export)
+    last = load_vae_dir(tmp_path / vae_presets[-1] / "export").state_dict()
     for name, weight in vae.state_dict().items():
-        assert torch.allclose(weight, vae10[name], rtol=1e-3, atol=1e-6), name
-    # A VAE with another encoder (stage 3's) would not code video as the DiT learnt it: refused.
+        assert torch.allclose(weight, last[name], rtol=1e-3, atol=1e-6), name
+
+
+def test_a_vae_that_codes_video_otherwise_cannot_replace_a_model_folders_decoder(tmp_path):
+    overrides = (*TOY, f"loop.out={tmp_path / 'a'}")
+    a = train_vae.main(load_config("vae-tiny", list(overrides)), eval_clips=1, progress=False)
+    b = train_vae.main(
+        load_config("vae-tiny", [*TOY, f"loop.out={tmp_path / 'b'}", "loop.seed=1"]),
+        eval_clips=1,
+        progress=False,
+    )
+    dit = train_dit.main(
+        load_config("dit-tiny", [*TOY, f"vae={a}", f"loop.out={tmp_path / 'dit'}"]), progress=False
+    )
     with pytest.raises(ValueError, match="codes video differently"):
-        with_decoder(tmp_path / "dit4" / "export", tmp_path / "vae3" / "export", tmp_path / "mismatch")
+        with_decoder(dit, b, tmp_path / "mismatch")

@@ -112,6 +112,17 @@ class SceneMix:
 
 
 WHOLE_WORLD = SceneMix()
+# The part of the world a 2-core CPU can learn in hours: one or two medium or large objects on a plain
+# background, no camera moves or cuts.
+PLAIN_WORLD = SceneMix(
+    max_objects=2,
+    sizes=("medium", "large"),
+    backgrounds=("solid",),
+    p_occlusion=0.1,
+    p_multishot=0.0,
+    p_camera=0.0,
+)
+SCENE_MIXES: dict[str, SceneMix] = {"whole": WHOLE_WORLD, "plain": PLAIN_WORLD}
 
 
 @dataclass(frozen=True)

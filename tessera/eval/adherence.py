@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from tessera.data.captions import caption
 from tessera.data.prompts import parse_prompt
-from tessera.data.world import WHOLE_WORLD, SceneMix, sample_scene
+from tessera.data.world import SCENE_MIXES, WHOLE_WORLD, SceneMix, sample_scene
 from tessera.eval.contact_sheet import contact_sheet, save_image
 from tessera.eval.human_prompts import human_prompt
 from tessera.eval.scorer import score
@@ -76,9 +76,14 @@ def run_eval(
     *,
     steps: int | None = None,
     detail: str = "short",
+    world: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Generate and score `num` prompts per group; write the report into `out`; return the summary."""
+    """Generate and score `num` prompts per group; write the report into `out`; return the summary.
+
+    `world` names a scene mix (SCENE_MIXES: "whole", "plain") to draw the prompts from instead of the one the
+    model trained on, so that models trained on different parts of the world can be compared on the same
+    prompts."""
     if num < 1:
         raise ValueError(f"--num must be >= 1, got {num}")
     out = Path(out)
@@ -86,7 +91,9 @@ def run_eval(
     video_cfg = generator.spec["video"]
     h, w, fps, nf = video_cfg["height"], video_cfg["width"], video_cfg["fps"], video_cfg["num_frames"]
     samples, videos = [], []
-    mix = model_world(generator.spec)
+    if world is not None and world not in SCENE_MIXES:
+        raise ValueError(f"unknown world {world!r}; allowed: {', '.join(SCENE_MIXES)}")
+    mix = model_world(generator.spec) if world is None else SCENE_MIXES[world]
     prompts = eval_prompts(num, height=h, width=w, fps=fps, num_frames=nf, detail=detail, mix=mix)
     for group, seed, prompt in tqdm(prompts, desc="eval run", unit="video", disable=not progress):
         tic = time.perf_counter()

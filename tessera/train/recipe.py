@@ -1,16 +1,14 @@
 """The shipped world model, reproducibly, in one call: `tessera train-world --scale cpu|gpu`.
 
-1. train the VAE (preset vae-world; on the CPU vae-world-cpu, then vae-world-cpu-long fine-tuned from it on
-   longer clips, then vae-world-cpu-decoder, its decoder alone with object pixels weighted)
-   -> OUT/vae/export or OUT/vae3/export
-2. train the DiT on its latents (dit-world or dit-world-cpu) -> OUT/dit/export
-   On the CPU, as the shipped model was made: then fine-tune the whole VAE with object pixels weighted
-   (vae-world-cpu-objects -> OUT/vae4/export), the DiT on its new latents (dit-world-cpu-refit ->
-   OUT/dit2/export), that DiT with object latents weighted (dit-world-cpu-objects -> OUT/dit3/export),
-   that DiT trained on at batch 16 (dit-world-cpu-more -> OUT/dit4/export), and the VAE's decoder alone
-   trained on (vae-world-cpu-decoder2 -> OUT/vae5/export; the latents stay), then against flicker
-   (vae-world-cpu-decoder3 -> OUT/vae6/export), which replaces the model folder's decoder -> OUT/model
-3. score it with `eval run` on held-out prompts -> OUT/eval
+On the CPU (the shipped model):
+1. the world VAE, each stage fine-tuned from the one before (OUT/<preset>/export): vae-world-cpu (5-frame
+   clips and images), vae-world-cpu-long (17-frame clips), vae-world-cpu-decoder (its decoder alone, object
+   pixels weighted), vae-world-cpu-objects (the whole VAE so), vae-world-cpu-decoder2 (the decoder alone
+   again), vae-world-cpu-deflicker (the decoder against flicker), then vae-world-plain (the whole VAE on
+   the plain world at 64x64, the part of the world the CPU DiT learns);
+2. the DiT on that VAE's latents: dit-world-plain -> OUT/dit-world-plain/export, the model folder.
+On a GPU: vae-world, then dit-world on its latents.
+3. score the model folder with `eval run` (prompts from the part of the world it trained on) -> OUT/eval
 4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
    and with install=True copy the folder over the package's shipped model (tessera/weights/world).
 Every stage resumes from its checkpoints, so an interrupted recipe continues where it stopped.
@@ -27,9 +25,25 @@ from tessera.config import load_config
 from tessera.machine import device_name
 from tessera.train import train_dit, train_vae
 from tessera.train.optim import resolve_device
-from tessera.weights import SHIPPED_MODEL, read_model_spec, with_decoder
+from tessera.weights import SHIPPED_MODEL, read_model_spec
 
-SCALES = ("cpu", "gpu")
+# scale -> (VAE presets, each fine-tuned from the one before; the DiT preset, trained on the last's latents)
+STAGES: dict[str, tuple[tuple[str, ...], str]] = {
+    "cpu": (
+        (
+            "vae-world-cpu",
+            "vae-world-cpu-long",
+            "vae-world-cpu-decoder",
+            "vae-world-cpu-objects",
+            "vae-world-cpu-decoder2",
+            "vae-world-cpu-deflicker",
+            "vae-world-plain",
+        ),
+        "dit-world-plain",
+    ),
+    "gpu": (("vae-world",), "dit-world"),
+}
+SCALES = tuple(STAGES)
 
 
 def main(
@@ -42,12 +56,11 @@ def main(
     from tessera.pipeline import Generator
 
     out = Path(out)
-    suffix = "-cpu" if scale == "cpu" else ""
     spent = {"vae": [0, 0.0], "dit": [0, 0.0]}  # steps, seconds
 
-    def run(preset: str, stage: str, *given: str) -> Path:
-        """Train `preset` into OUT/stage with the overrides and `given` (its inputs); its export folder."""
-        cfg = load_config(preset, [*overrides, *given, f"loop.out={out / stage}"])
+    def run(preset: str, *given: str) -> Path:
+        """Train `preset` into OUT/preset with the overrides and `given` (its inputs); its export folder."""
+        cfg = load_config(preset, [*overrides, *given, f"loop.out={out / preset}"])
         kind = "vae" if preset.startswith("vae") else "dit"
         tic = time.perf_counter()
         export = (train_vae if kind == "vae" else train_dit).main(cfg)
@@ -55,22 +68,14 @@ def main(
         spent[kind][1] += time.perf_counter() - tic
         return export
 
-    vae_export = run(f"vae-world{suffix}", "vae")
-    if scale == "cpu":
-        vae_export = run("vae-world-cpu-long", "vae2", f"loop.init_from={vae_export}")
-        vae_export = run("vae-world-cpu-decoder", "vae3", f"loop.init_from={vae_export}")
-    export = run(f"dit-world{suffix}", "dit", f"vae={vae_export}")
-    if scale == "cpu":
-        vae_export = run("vae-world-cpu-objects", "vae4", f"loop.init_from={vae_export}")
-        export = run("dit-world-cpu-refit", "dit2", f"vae={vae_export}", f"loop.init_from={export}")
-        export = run("dit-world-cpu-objects", "dit3", f"vae={vae_export}", f"loop.init_from={export}")
-        export = run("dit-world-cpu-more", "dit4", f"vae={vae_export}", f"loop.init_from={export}")
-        vae_export = run("vae-world-cpu-decoder2", "vae5", f"loop.init_from={vae_export}")
-        vae_export = run("vae-world-cpu-decoder3", "vae6", f"loop.init_from={vae_export}")
-        export = with_decoder(export, vae_export, out / "model")
+    vae_presets, dit_preset = STAGES[scale]
+    vae_export = run(vae_presets[0])
+    for preset in vae_presets[1:]:
+        vae_export = run(preset, f"loop.init_from={vae_export}")
+    export = run(dit_preset, f"vae={vae_export}")
 
     summary = run_eval(Generator(export), eval_num, out / "eval")
-    device = resolve_device(load_config(f"dit-world{suffix}", list(overrides)).loop.device)
+    device = resolve_device(load_config(dit_preset, list(overrides)).loop.device)
     write_card(
         export,
         vae_export,
