@@ -160,6 +160,7 @@ def gate_config(args: argparse.Namespace) -> DiTRunConfig:
         "flow.task_weights=1",
         f"loop.steps={args.steps}",
         f"loop.checkpoint_every={args.every}",
+        "loop.keep_checkpoints=0",
         f"loop.out={args.out}",
     ]
     cfg = load_config(args.preset, [*given, *args.overrides])

@@ -61,6 +61,7 @@ class LoopConfig:
     ema_decay: float = 0.999
     log_every: int = 10
     checkpoint_every: int = 500
+    keep_checkpoints: int = 2  # the newest this many stay on disk; 0 keeps all (for learning curves)
     eval_every: int = 0  # 0: only at the end
     precision: str = "auto"  # "auto" (bf16 autocast where the device has native bf16: CUDA, AVX512-BF16 or
     # AMX CPUs; fp32 elsewhere), "bf16", "fp32"

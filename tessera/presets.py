@@ -333,11 +333,16 @@ def dit_world_plain() -> DiTRunConfig:
         model=dataclasses.replace(base.model, patch_size=(1, 2, 2)),
         vae="runs/vae-world-plain/export",
         data=DataConfig(
-            height=64, width=64, num_frames=17, num_scenes=2500, captions_per_language=2, world=PLAIN_WORLD
+            height=64, width=64, num_frames=17, num_scenes=2000, captions_per_language=2, world=PLAIN_WORLD
         ),
         optim=OptimConfig(lr=6e-4, weight_decay=0.01, warmup_steps=100, decay_to=0.1),
         loop=LoopConfig(
-            steps=6000, batch_size=16, ema_decay=0.999, checkpoint_every=500, out="runs/dit-world-plain"
+            steps=6000,
+            batch_size=8,
+            ema_decay=0.999,
+            checkpoint_every=1000,
+            keep_checkpoints=0,  # every one, for the learning curve (benchmarks/overfit.py --run)
+            out="runs/dit-world-plain",
         ),
         # object latents weighted: even here the objects a caption names are under a tenth of the latents
         flow=dataclasses.replace(WORLD_FLOW, object_weight=4.0),

@@ -407,3 +407,14 @@ def test_a_cache_build_waits_for_another_and_a_dead_builder_blocks_nothing(vae_r
     other = {"latents": {"vae": 2}, "text": {"encoder": 1}}
     assert build(folder, other) == folder
     assert json.loads((folder / "index.json").read_text())["fingerprint"] == other
+
+
+@pytest.mark.parametrize("keep, left", [(2, [2, 3]), (0, [1, 2, 3])])
+def test_checkpoints_keep_the_newest_or_all(tmp_path, keep, left):
+    from tessera.train.checkpoint import save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, model, model, optimizer, {}, keep)
+    assert [int(p.name.split("_")[1]) for p in sorted((tmp_path / "checkpoints").glob("step_*"))] == left

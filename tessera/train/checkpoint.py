@@ -53,8 +53,8 @@ def save_checkpoint(
     *,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write checkpoint `step` atomically and keep only the newest `keep` of them. `extra` is JSON-ready
-    state beyond the model's (the DiT loop's sampler position); `load_checkpoint` returns it."""
+    """Write checkpoint `step` atomically and keep only the newest `keep` of them (0: all). `extra` is
+    JSON-ready state beyond the model's (the DiT loop's sampler position); `load_checkpoint` returns it."""
     root = Path(out) / "checkpoints"
     final = root / f"step_{step:07d}"
     tmp = root / f".tmp_step_{step:07d}"
@@ -74,7 +74,7 @@ def save_checkpoint(
     (tmp / STATE_NAME).write_text(json.dumps(state))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    for old in sorted(root.glob("step_*"))[:-keep]:
+    for old in sorted(root.glob("step_*"))[:-keep] if keep else ():
         shutil.rmtree(old, ignore_errors=True)
     return final
 

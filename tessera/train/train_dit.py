@@ -190,7 +190,9 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
             bar.set_postfix(loss=f"{metrics['loss']:.4f}")
         if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
             extra = {"sampler": sampler.state_dict()}
-            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg), extra=extra)
+            save_checkpoint(
+                out, step + 1, model, ema, optimizer, to_dict(cfg), cfg.loop.keep_checkpoints, extra=extra
+            )
 
     log.plot()
     log.close()

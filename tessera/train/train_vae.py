@@ -167,7 +167,7 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
             log.scalars(step, metrics)
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", ssim=f"{metrics['ssim']:.3f}")
         if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
-            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg))
+            save_checkpoint(out, step + 1, model, ema, optimizer, to_dict(cfg), cfg.loop.keep_checkpoints)
         if cfg.loop.eval_every and (step + 1) % cfg.loop.eval_every == 0:
             log.scalars(step + 1, {f"eval_{k}": v for k, v in evaluate(ema, cfg.data, 4, device).items()})
 
