@@ -1,9 +1,10 @@
 """The VAE's ceiling on adherence: the scorer on world footage and on its VAE round trip, by criterion.
 
-    python benchmarks/vae_trip.py VAE_DIR [VAE_DIR ...] [--num 16]
+    python benchmarks/vae_trip.py VAE_DIR [VAE_DIR ...] [--num 16] [--size 128] [--world whole|plain]
 
-VAE_DIR is an exported VAE (`tessera train-vae`: config.json + vae.safetensors). For the held-out scenes of
-`tessera eval run`'s prompts (seeds 2,000,000 onwards, short English captions) each clip is rendered, scored
+VAE_DIR is an exported VAE (`tessera train-vae`: config.json + vae.safetensors) or a model folder (its VAE).
+For the held-out scenes of `tessera eval run`'s prompts (seeds 2,000,000 onwards, short English captions),
+drawn from the part of the world `--world` names at `--size` pixels square, each clip is rendered, scored
 against its caption (the baseline: the footage, what a perfect model scores), then encoded and decoded by
 each VAE and scored again. Whatever a DiT generates is decoded by the VAE, so the round trip's adherence is
 about the most any DiT over those latents can reach. Also printed: the round trip's PSNR and the device.
@@ -21,14 +22,14 @@ from tessera.data.captions import caption
 from tessera.data.dataset import to_frames, to_video_tensor
 from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
-from tessera.data.world import sample_scene
+from tessera.data.world import SCENE_MIXES, sample_scene
 from tessera.eval.adherence import EVAL_SEED
 from tessera.eval.reconstruction import psnr
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.weights import load_vae_dir
 
-SIZE, FRAMES, FPS = 128, 17, 8  # the shipped model's default request
+FRAMES, FPS = 17, 8  # the shipped model's default request
 
 
 @torch.inference_mode()
@@ -36,19 +37,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("vaes", nargs="+", help="exported VAE folders")
     ap.add_argument("--num", type=int, default=16, help="held-out scenes")
+    ap.add_argument("--size", type=int, default=128, help="square canvas side in pixels")
+    ap.add_argument("--world", choices=tuple(SCENE_MIXES), default="whole", help="the part of the world")
     args = ap.parse_args()
+    size, mix = args.size, SCENE_MIXES[args.world]
     vaes = {path: load_vae_dir(path).eval() for path in args.vaes}
     totals: dict[str, list[float]] = defaultdict(list)
     criteria: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     psnrs: dict[str, list[float]] = defaultdict(list)
     for i in range(args.num):
         seed = EVAL_SEED + i
-        scene = sample_scene(seed, height=SIZE, width=SIZE, fps=FPS, num_frames=FRAMES, split="heldout")
+        scene = sample_scene(
+            seed, height=size, width=size, fps=FPS, num_frames=FRAMES, split="heldout", mix=mix
+        )
         clip = render(scene).video  # (F, H, W, 3) uint8
         parsed = parse_prompt(
             caption(scene, lang="en", detail="short", seed=seed),
-            height=SIZE,
-            width=SIZE,
+            height=size,
+            width=size,
             fps=FPS,
             num_frames=FRAMES,
         )
@@ -63,7 +69,7 @@ def main() -> None:
             totals[name].append(s.total)
             for criterion, value in s.criteria.items():
                 criteria[name][criterion].append(value)
-    print(f"device: {device_name('cpu')}; held-out scenes: {args.num}")
+    print(f"device: {device_name('cpu')}; held-out scenes: {args.num}, {size}x{size}, world: {args.world}")
     names = sorted({c for per in criteria.values() for c in per})
     print("| video | adherence | PSNR dB | " + " | ".join(names) + " |")
     print("| --- " * (3 + len(names)) + "|")

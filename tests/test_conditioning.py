@@ -16,18 +16,21 @@ from tessera.models.dit import DIT_SIZES
 from tessera.models.text import TextEmbedding
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.train import train_dit
+from tessera.weights import SHIPPED_MODEL, read_model_spec
 
 PROMPT = "a red circle moves to the right"
+SIDE = read_model_spec(SHIPPED_MODEL)["video"]["height"]  # the shipped model's default: square, 17 frames
+HALF = SIDE // 2
 
 
 @pytest.fixture(scope="module")
 def gen():
-    return Generator()  # the shipped model: 4x time, 128x128 default
+    return Generator()  # the shipped model: 4x time, SIDE x SIDE default
 
 
 @pytest.fixture(scope="module")
 def clip():
-    return render(sample_scene(5, height=128, width=128, num_frames=17)).video
+    return render(sample_scene(5, height=SIDE, width=SIDE, num_frames=17)).video
 
 
 def _round_trip(gen, frames):
@@ -91,14 +94,14 @@ def test_a_video_placed_later_is_coded_as_inside_a_whole_clip(gen, clip):
 @pytest.mark.parametrize(
     "condition, message",
     [
-        (Condition(np.zeros((64, 64, 3), np.uint8)), "is 64x64 but the output is 128x128"),
-        (Condition(np.zeros((128, 128, 3), np.uint8), frame=17), "outside the output's 17 frames"),
-        (Condition(np.zeros((128, 128, 3), np.uint8), frame=-18), "outside the output's 17 frames"),
-        (Condition(np.zeros((6, 128, 128, 3), np.uint8)), "needs 4k\\+1 frames, got 6; trim it to 5"),
-        (Condition(np.zeros((9, 128, 128, 3), np.uint8), frame=12), "run past the output's end"),
-        (Condition(np.zeros((128, 128, 3), np.uint8), strength=0.0), "strength must be in \\(0, 1\\]"),
-        (Condition(np.zeros((128, 128, 3), np.uint8), strength=1.5), "strength must be in \\(0, 1\\]"),
-        (Condition(np.zeros((128, 128, 3), np.float32)), "must be uint8 RGB"),
+        (Condition(np.zeros((HALF, HALF, 3), np.uint8)), f"is {HALF}x{HALF} but the output is {SIDE}x{SIDE}"),
+        (Condition(np.zeros((SIDE, SIDE, 3), np.uint8), frame=17), "outside the output's 17 frames"),
+        (Condition(np.zeros((SIDE, SIDE, 3), np.uint8), frame=-18), "outside the output's 17 frames"),
+        (Condition(np.zeros((6, SIDE, SIDE, 3), np.uint8)), "needs 4k\\+1 frames, got 6; trim it to 5"),
+        (Condition(np.zeros((9, SIDE, SIDE, 3), np.uint8), frame=12), "run past the output's end"),
+        (Condition(np.zeros((SIDE, SIDE, 3), np.uint8), strength=0.0), "strength must be in \\(0, 1\\]"),
+        (Condition(np.zeros((SIDE, SIDE, 3), np.uint8), strength=1.5), "strength must be in \\(0, 1\\]"),
+        (Condition(np.zeros((SIDE, SIDE, 3), np.float32)), "must be uint8 RGB"),
         (Condition(torch.zeros(16, 1, 8, 8)), "condition latents must be"),
     ],
 )
@@ -108,13 +111,13 @@ def test_bad_conditions_are_clear_errors(gen, condition, message):
 
 
 def test_cli_animates_an_image_of_any_size(gen, clip, tmp_path):
-    Image.fromarray(clip[0]).resize((192, 128)).save(tmp_path / "start.png")  # 3:2, cropped to 128x128
+    Image.fromarray(clip[0]).resize((3 * HALF, SIDE)).save(tmp_path / "start.png")  # 3:2, cropped to square
     out = tmp_path / "animated.mp4"
     args = ["generate", PROMPT, "--image", str(tmp_path / "start.png"), "--steps", "1", "--out", str(out)]
     assert main(args) == 0
     frames = read_video(out).frames
-    assert frames.shape == (17, 128, 128, 3)
-    image = read_video(tmp_path / "start.png", num_frames=1, size=(128, 128)).frames
+    assert frames.shape == (17, SIDE, SIDE, 3)
+    image = read_video(tmp_path / "start.png", num_frames=1, size=(SIDE, SIDE)).frames
     # Frame 0 is the image through the VAE and H.264: close, while the rest of the clip is free.
     assert np.abs(frames[0].astype(int) - _round_trip(gen, image)[0]).mean() < 6
 

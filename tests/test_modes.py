@@ -13,8 +13,10 @@ from tessera.data.render import render
 from tessera.data.video_io import read_video, write_video
 from tessera.data.world import sample_scene
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.weights import SHIPPED_MODEL, read_model_spec
 
 REQUEST = GenerationRequest("a red circle moves to the right", steps=3, seed=4)
+SIDE = read_model_spec(SHIPPED_MODEL)["video"]["height"]  # the shipped model's default: square, 17 frames
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def gen():
 
 @pytest.fixture(scope="module")
 def clips():
-    return [render(sample_scene(seed, height=128, width=128, num_frames=17)).video for seed in (5, 6)]
+    return [render(sample_scene(seed, height=SIDE, width=SIDE, num_frames=17)).video for seed in (5, 6)]
 
 
 def _decoded(gen, latents):
@@ -183,7 +185,7 @@ def test_edit_keeps_the_layout_more_the_higher_the_strength(gen, clips):
 
 
 def test_an_edit_longer_than_the_model_takes_goes_window_by_window(gen, monkeypatch):
-    clip = render(sample_scene(7, height=128, width=128, num_frames=34)).video  # trimmed to 33 = 4*8 + 1
+    clip = render(sample_scene(7, height=SIDE, width=SIDE, num_frames=34)).video  # trimmed to 33 = 4*8 + 1
     monkeypatch.setitem(gen.spec["limits"], "max_frames", 20)  # so 33 frames need windows of 17
     light, heavy = (modes.edit(gen, REQUEST, clip, s) for s in (0.8, 0.3))
     assert light.frames.shape == (33, *clip.shape[1:]) and light.info["windows"] == 3
@@ -198,7 +200,7 @@ def test_an_edit_longer_than_the_model_takes_goes_window_by_window(gen, monkeypa
 
 def test_long_video_is_built_window_by_window(gen):
     out = modes.long_video(gen, REQUEST, 40)
-    assert out.frames.shape == (40, 128, 128, 3) and out.info["windows"] == 4
+    assert out.frames.shape == (40, SIDE, SIDE, 3) and out.info["windows"] == 4
     assert np.array_equal(out.frames[:17], gen.generate(REQUEST).frames)
     with pytest.raises(ValueError, match="at least the window's 17 frames"):
         modes.long_video(gen, REQUEST, 10)
@@ -207,7 +209,7 @@ def test_long_video_is_built_window_by_window(gen):
 def test_storyboard_shots_take_their_lengths_and_prompts(gen):
     shots = [modes.Shot(REQUEST.prompt, 7), modes.Shot("a blue square falls", 14)]
     out = modes.storyboard(gen, REQUEST, shots)
-    assert out.frames.shape == (21, 128, 128, 3) and out.info["windows"] == 3
+    assert out.frames.shape == (21, SIDE, SIDE, 3) and out.info["windows"] == 3
     assert out.info["shots"] == [(0, 7, REQUEST.prompt), (7, 21, "a blue square falls")]
     # Shot 1 is the plain window cut at 7 frames; shot 2 is generated under its own prompt, not shot 1's.
     assert np.array_equal(out.frames[:7], gen.generate(REQUEST).frames[:7])
@@ -239,16 +241,20 @@ def test_storyboard_files_and_their_errors(tmp_path):
 def test_mode_errors_are_clear(gen, clips):
     with pytest.raises(ValueError, match="direction must be one of"):
         modes.extend(gen, REQUEST, clips[0], "sideways")
-    with pytest.raises(ValueError, match="is 64x64 but the output is 128x128"):
-        modes.extend(gen, REQUEST, clips[0][:, :64, :64], "forward")
+    half = SIDE // 2
+    with pytest.raises(ValueError, match=f"is {half}x{half} but the output is {SIDE}x{SIDE}"):
+        modes.extend(gen, REQUEST, clips[0][:, :half, :half], "forward")
     with pytest.raises(ValueError, match="must be uint8 RGB frames"):
         modes.connect(gen, REQUEST, clips[0].astype(np.float32), clips[1])
 
 
 def test_aspect_sizes_keep_about_the_model_area(gen):
-    assert gen.size_for_aspect("1:1") == (128, 128)
-    assert gen.size_for_aspect("16:9") == (96, 176)
-    assert gen.size_for_aspect("9:16") == (176, 96)
+    step = gen.vae.cfg.spatial_factor * gen.dit.cfg.patch_size[1]  # what one token covers
+    assert gen.size_for_aspect("1:1") == (SIDE, SIDE)
+    wide, tall = gen.size_for_aspect("16:9"), gen.size_for_aspect("9:16")
+    assert tall == wide[::-1] and wide[0] < SIDE < wide[1]
+    assert all(side % step == 0 for side in wide)
+    assert abs(wide[1] / wide[0] - 16 / 9) < 0.25 and abs(wide[0] * wide[1] / SIDE**2 - 1) < 0.2
     for bad in ("16x9", "0:1", "a:b"):
         with pytest.raises(ValueError, match="aspect"):
             gen.size_for_aspect(bad)
@@ -266,7 +272,8 @@ def test_cli_modes_and_images(clips, tmp_path):
         main(["generate", "a ball", "--steps", "1", "--frames", "1", "--size", "16:9", "--out", str(image)])
         == 0
     )
-    assert Image.open(image).size == (176, 96)
+    height, width = Generator().size_for_aspect("16:9")
+    assert Image.open(image).size == (width, height)
     assert main(["generate", "a ball", "--frames", "5", "--out", str(tmp_path / "x.png")]) == 2
     board = tmp_path / "shots.json"
     board.write_text('[{"prompt": "a red ball", "frames": 9}, {"prompt": "a blue box", "seconds": 1}]')
