@@ -2,7 +2,7 @@
 
     python benchmarks/modes.py [--model DIR] [--num 8] [--steps 20] [--sheet docs/modes.jpg]
 
-For N held-out world scenes it reports, as means over scenes:
+For N held-out world scenes (of the part of the world the model trained on) it reports, as means:
 - i2v: PSNR of output frame 0 to the input image (the latent is kept; this is the VAE round trip);
 - extend forward / backward, connect, loop: the frame difference (mean absolute, 0..255 levels) at each seam,
   where the model's continuation meets the given frames (pasted back exactly). Baselines from the same run:
@@ -44,6 +44,7 @@ from tessera.data.dataset import to_frames, to_video_tensor
 from tessera.data.prompts import parse_prompt
 from tessera.data.render import render
 from tessera.data.world import COLOURS, Scene, sample_scene
+from tessera.eval.adherence import model_world
 from tessera.eval.contact_sheet import contact_sheet
 from tessera.eval.drift import drift, object_looks
 from tessera.eval.scorer import score
@@ -117,9 +118,10 @@ def main() -> None:
         if i == 0:  # only the first scene goes on the sheet
             sheet.append((label, frames))
 
+    mix = model_world(gen.spec)  # scenes from the part of the world the model trained on
     start = time.perf_counter()
     for i in range(args.num):
-        size = dict(height=r0.height, width=r0.width, num_frames=r0.num_frames, split="heldout")
+        size = dict(height=r0.height, width=r0.width, num_frames=r0.num_frames, split="heldout", mix=mix)
         scene, other = sample_scene(3_000_000 + i, **size), sample_scene(3_100_000 + i, **size)
         clip, clip2 = render(scene).video, render(other).video
         r = GenerationRequest(caption(scene, seed=i), seed=i, steps=args.steps)
