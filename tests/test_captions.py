@@ -12,15 +12,6 @@ from tessera.data.world import SIZES, Scene, sample_scene
 SCENES = [sample_scene(seed, split="any") for seed in range(200)]
 
 
-def _said(parsed) -> list[dict]:
-    """Each parsed object's stated attributes and their values (x and y as thirds)."""
-    out = []
-    for obj, names in zip(parsed.scene.objects, parsed.stated.objects, strict=True):
-        cell = dict(zip("xy", thirds(obj), strict=True))
-        out.append({name: cell[name] if name in "xy" else getattr(obj, name) for name in names})
-    return out
-
-
 def _holds(scene: Scene, i: int, rel: str, j: int) -> bool:
     a, b = scene.objects[i], scene.objects[j]
     return {
@@ -39,7 +30,7 @@ def _check_round_trip(scene: Scene, text: str, detail: str) -> None:
     got, stated = parsed.scene, parsed.stated
     assert sorted(o.colour for o in got.objects) == sorted(o.colour for o in scene.objects), text
     truth = {o.colour: o for o in scene.objects}
-    for obj, said in zip(got.objects, _said(parsed), strict=True):
+    for obj, said in zip(got.objects, parsed.stated_values(), strict=True):
         ref = truth[obj.colour]
         assert {"colour", "shape"} <= said.keys() and obj.shape == ref.shape, text
         expected = {"size": ref.size, "motion": ref.motion, **dict(zip("xy", thirds(ref), strict=True))}
@@ -211,7 +202,7 @@ def test_detailed_captions_tell_events_cuts_and_camera():
     ],
 )
 def test_hand_written_prompts_parse(text, expected):
-    assert _said(parse_prompt(text)) == expected
+    assert parse_prompt(text).stated_values() == expected
 
 
 @pytest.mark.parametrize(
@@ -303,7 +294,7 @@ def test_default_places_keep_objects_apart(text):
     for i, a in enumerate(objs):
         for b in objs[i + 1 :]:
             assert max(abs(a.x - b.x), abs(a.y - b.y)) >= SIZES[a.size] + SIZES[b.size] - 1e-6, (a, b)
-    for obj, said in zip(objs, _said(parsed), strict=True):  # stated thirds are kept while spreading
+    for obj, said in zip(objs, parsed.stated_values(), strict=True):  # stated thirds are kept while spreading
         assert all(said[k] == dict(zip("xy", thirds(obj), strict=True))[k] for k in said.keys() & {"x", "y"})
 
 

@@ -16,15 +16,6 @@ from tessera.eval.scorer import score
 SCENES = [sample_scene(seed, split="any") for seed in range(300)]
 
 
-def _said(parsed) -> list[dict]:
-    """Each parsed object's stated attributes and their values (x and y as thirds)."""
-    out = []
-    for obj, names in zip(parsed.scene.objects, parsed.stated.objects, strict=True):
-        cell = dict(zip("xy", thirds(obj), strict=True))
-        out.append({name: cell[name] if name in "xy" else getattr(obj, name) for name in names})
-    return out
-
-
 def _parse(scene: Scene, text: str):
     size = {"height": scene.height, "width": scene.width, "fps": scene.fps, "num_frames": scene.num_frames}
     return parse_prompt(text, **size)
@@ -139,7 +130,7 @@ def _parse(scene: Scene, text: str):
     ],
 )
 def test_hand_written_human_phrasings_parse(text, expected):
-    assert _said(parse_prompt(text)) == expected
+    assert parse_prompt(text).stated_values() == expected
 
 
 @pytest.mark.parametrize(
@@ -168,15 +159,15 @@ def test_hand_written_human_phrasings_parse(text, expected):
     ],
 )
 def test_from_a_to_b_heads_for_b_and_starts_at_a(text, motion, start):
-    (said,) = _said(parse_prompt(text))
+    (said,) = parse_prompt(text).stated_values()
     assert said["motion"] == motion and {k: said[k] for k in said.keys() & {"x", "y"}} == start
 
 
 def test_from_words_that_name_no_place_say_nothing():
     parsed = parse_prompt("a ball on a gradient from sky blue to navy")
     assert (parsed.scene.background.tone, parsed.scene.background.tone2) == ("sky", "navy")
-    assert _said(parsed) == [{"shape": "circle"}]
-    assert _said(parse_prompt("一个粉色的三角形从蓝色的大方块后面穿过"))[0] == {
+    assert parsed.stated_values() == [{"shape": "circle"}]
+    assert parse_prompt("一个粉色的三角形从蓝色的大方块后面穿过").stated_values()[0] == {
         "colour": "pink",
         "shape": "triangle",
     }
@@ -192,7 +183,7 @@ def test_every_human_prompt_parses_back_to_its_scene():
             parsed = _parse(scene, text)
             truth = {o.colour: o for o in scene.objects}
             assert sorted(o.colour for o in parsed.scene.objects) == sorted(truth), text
-            for said in _said(parsed):
+            for said in parsed.stated_values():
                 ref = truth[said["colour"]]
                 assert (
                     {"colour", "shape", "motion"}
@@ -251,7 +242,7 @@ def test_sizes_go_unsaid_when_a_cut_would_change_them():
         "size" not in said
         for seed, s in cut
         for lang in LANGS
-        for said in _said(_parse(s, human_prompt(s, lang, seed)))
+        for said in _parse(s, human_prompt(s, lang, seed)).stated_values()
     )
 
 

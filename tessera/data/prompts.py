@@ -26,6 +26,7 @@ from typing import Any
 
 from tessera.data import lexicon, prompt_scene
 from tessera.data import vocabulary as vocab
+from tessera.data.captions import thirds
 from tessera.data.prompt_scene import Token
 from tessera.data.world import (
     DIRECTIONS,
@@ -76,6 +77,15 @@ class Stated:
 class ParsedPrompt:
     scene: Scene
     stated: Stated
+
+    def stated_values(self) -> list[dict[str, Any]]:
+        """Each object's stated attributes with their values; a start place as the third of the canvas it
+        falls in ("left", "top", ...), which is as much as words say of it."""
+        out = []
+        for obj, names in zip(self.scene.objects, self.stated.objects, strict=True):
+            cell = dict(zip("xy", thirds(obj), strict=True))
+            out.append({name: cell[name] if name in cell else getattr(obj, name) for name in names})
+        return out
 
 
 def parse_prompt(
