@@ -12,6 +12,7 @@ tessera world render (--spec F | --prompt P) --out FILE
 tessera world parse PROMPT                  the scene a world prompt describes, as JSON
 tessera eval score VIDEO (--spec F | --prompt P)
 tessera eval run --model DIR --num N --out DIR  generate and score held-out prompts, with a report
+tessera eval compare A B                    two eval run reports on the same prompts, prompt by prompt
 """
 
 from __future__ import annotations
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path)
     _add_scene_source(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = ev.add_parser("compare", help="two eval run reports on the same prompts, prompt by prompt")
+    p.add_argument("a", type=Path, help="report.json (or its folder) of the baseline")
+    p.add_argument("b", type=Path, help="report.json (or its folder) of the model compared with it")
     p = ev.add_parser("run", help="generate and score N held-out world prompts per group; write a report")
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     p.add_argument("--num", type=int, default=8, help="prompts per group (seen, held-out, Chinese, human)")
@@ -197,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.action == "run":
             return _eval_run(args)
+        if args.action == "compare":
+            return _eval_compare(args)
         return _eval(args)
     except ValueError as e:
         print(f"tessera: error: {e}", file=sys.stderr)
@@ -366,6 +372,26 @@ def _eval_run(args: argparse.Namespace) -> int:
     for key, value in summary.items():
         print(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
     print(f"report: {args.out / 'report.md'}, contact sheet: {args.out / 'contact_sheet.png'}")
+    return 0
+
+
+def _eval_compare(args: argparse.Namespace) -> int:
+    from tessera.eval.adherence import compare
+
+    reports = []
+    for path in (args.a, args.b):
+        path = path / "report.json" if path.is_dir() else path
+        if not path.is_file():
+            raise ValueError(f"{path}: no such report (eval run writes OUT/report.json)")
+        reports.append(json.loads(path.read_text()))
+    print(f"A: {args.a}\nB: {args.b}")
+    print("| group | prompts | A | B | B - A (s.e.) | B higher / lower |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for group, r in compare(*reports).items():
+        print(
+            f"| {group} | {r['n']} | {r['a']:.3f} | {r['b']:.3f} | {r['diff']:+.3f} ({r['se']:.3f}) "
+            f"| {r['higher']} / {r['lower']} |"
+        )
     return 0
 
 

@@ -101,3 +101,27 @@ def test_bad_size_is_rejected_by_the_parser(capsys):
         main(["world", "sample", "--out", "s", "--size", "big"])
     assert e.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_eval_compare_pairs_the_prompts_of_two_reports(tmp_path, capsys):
+    from tessera.eval.adherence import compare
+
+    def report(totals):
+        samples = [{"group": g, "seed": i, "prompt": f"p{i}", "total": t} for (g, i), t in totals.items()]
+        return {"summary": {}, "samples": samples}
+
+    a = report({("seen", 0): 0.2, ("seen", 1): 0.4, ("zh", 0): 0.5, ("human", 3): 0.9})
+    b = report({("seen", 0): 0.3, ("seen", 1): 0.8, ("zh", 0): 0.1, ("heldout", 7): 1.0})
+    rows = compare(a, b)
+    assert set(rows) == {"seen", "zh", "all"}  # only prompts both reports scored
+    assert rows["seen"]["n"] == 2 and rows["seen"]["diff"] == pytest.approx(0.25)
+    assert rows["seen"]["se"] == pytest.approx(0.15)  # std of (0.1, 0.4) / sqrt(2)
+    assert (rows["all"]["higher"], rows["all"]["lower"]) == (2, 1)
+    for name, r in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(r))
+    assert main(["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "| seen | 2 | 0.300 | 0.550 | +0.250 (0.150) | 2 / 0 |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="share no prompts"):
+        compare(a, report({("seen", 9): 0.5}))
+    assert main(["eval", "compare", str(tmp_path / "a"), str(tmp_path / "nope")]) == 2

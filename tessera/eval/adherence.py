@@ -142,6 +142,34 @@ def summarize(samples: list[Sample]) -> dict:
     return summary
 
 
+def compare(report_a: dict, report_b: dict) -> dict:
+    """B against A, prompt by prompt, where two `eval run` reports scored the same prompts: per group and
+    over all, A's and B's means, the mean paired difference B - A with its standard error, and how many
+    prompts scored higher and lower. Prompts are matched by (group, seed, prompt); reports that share none
+    are refused."""
+    a = {(s["group"], s["seed"], s["prompt"]): s["total"] for s in report_a["samples"]}
+    b = {(s["group"], s["seed"], s["prompt"]): s["total"] for s in report_b["samples"]}
+    shared = [key for key in a if key in b]
+    if not shared:
+        raise ValueError("the two reports share no prompts: run both with the same --num and --world")
+    rows = {}
+    for group in (*GROUPS, "all"):
+        keys = [k for k in shared if group in ("all", k[0])]
+        if not keys:
+            continue
+        diff = np.array([b[k] - a[k] for k in keys])
+        rows[group] = {
+            "n": len(keys),
+            "a": float(np.mean([a[k] for k in keys])),
+            "b": float(np.mean([b[k] for k in keys])),
+            "diff": float(diff.mean()),
+            "se": float(diff.std(ddof=1) / np.sqrt(len(keys))) if len(keys) > 1 else float("nan"),
+            "higher": int((diff > 0).sum()),
+            "lower": int((diff < 0).sum()),
+        }
+    return rows
+
+
 def markdown(summary: dict, samples: list[Sample]) -> str:
     lines = ["# tessera eval run", "", "| measure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()]
