@@ -5,7 +5,7 @@ tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size
 tessera generate --storyboard SHOTS.json --out x.mp4 [...]   shots, each a prompt and a length
 tessera train-vae --preset NAME [key=value ...]
 tessera train-dit --preset NAME [key=value ...]
-tessera train-world --scale cpu|gpu --out DIR [--install]   the shipped model's whole recipe
+tessera train-world --scale cpu|cpu-plain|gpu --out DIR [--install]   a world model's whole recipe
 tessera world sample --num 8 --out DIR      videos, captions and a contact sheet to look at
 tessera world export --num N --out DIR      a dataset: videos + manifest.jsonl
 tessera world render (--spec F | --prompt P) --out FILE
@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-4 loop.out=runs/x")
         p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p = commands.add_parser("train-world", help="the shipped model's recipe: VAE, DiT, eval, model card")
-    p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu", help="preset size (default cpu)")
+    p.add_argument(
+        "--scale",
+        choices=("cpu", "cpu-plain", "gpu"),
+        default="cpu",
+        help="the recipe: the whole-world CPU model (default), the plain-world CPU model, or the GPU one",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/world"), help="run folder (default runs/world)")
     p.add_argument("--eval-num", type=int, default=16, help="held-out prompts per group for the card")
     p.add_argument("--install", action="store_true", help="copy the result over the package's shipped model")

@@ -22,25 +22,31 @@ TOY = (
 )
 
 
-def test_the_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path):
-    export = recipe.main("cpu", tmp_path, eval_num=1, overrides=TOY)
-    vae_presets, dit_preset = recipe.STAGES["cpu"]
-    assert export == tmp_path / dit_preset / "export"
-    # each VAE stage starts from the one before it, and the DiT trains on the last one's latents
-    for before, preset in zip(vae_presets, vae_presets[1:], strict=False):
+@pytest.mark.parametrize("scale", ["cpu", "cpu-plain"])
+def test_a_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path, scale):
+    export = recipe.main(scale, tmp_path, eval_num=1, overrides=TOY)
+    stages = recipe.RECIPES[scale]
+    for preset, inputs in stages:  # each stage takes the exports of the stages it names
         cfg = json.loads((tmp_path / preset / "config.json").read_text())
-        assert cfg["loop"]["init_from"] == str(tmp_path / before / "export"), preset
-    dit_cfg = json.loads((tmp_path / dit_preset / "config.json").read_text())
-    assert dit_cfg["vae"] == str(tmp_path / vae_presets[-1] / "export")
-    assert dit_cfg["data"]["world"] == json.loads((export / "model.json").read_text())["world"]
+        for key, stage in inputs.items():
+            section, _, name = key.rpartition(".")
+            value = cfg[section][name] if section else cfg[name]
+            assert value == str(tmp_path / stage / "export"), (preset, key)
+    last_dit = [p for p, _ in stages if p.startswith("dit")][-1]
+    last_vae = [p for p, _ in stages if p.startswith("vae")][-1]
     card = json.loads((export / "model.json").read_text())["card"]
-    assert card["recipe"] == "tessera train-world --scale cpu"
-    assert (card["vae_steps"], card["dit_steps"]) == (2 * len(vae_presets), 2)
-    assert {"adherence_seen", "adherence_heldout", "adherence_zh"} <= set(card["eval"])
+    assert card["recipe"] == f"tessera train-world --scale {scale}"
+    num_vae = sum(p.startswith("vae") for p, _ in stages)
+    assert (card["vae_steps"], card["dit_steps"]) == (2 * num_vae, 2 * (len(stages) - num_vae))
+    assert {"adherence_seen", "adherence_heldout", "adherence_zh", "adherence_human"} <= set(card["eval"])
     assert card["vae_heldout_psnr"] is not None
-    # The model folder holds the last VAE stage's weights (float16 there).
-    _, vae, _ = load_model_dir(export)
-    last = load_vae_dir(tmp_path / vae_presets[-1] / "export").state_dict()
+    # The model folder is the last DiT with the last VAE stage's weights (float16 there): in the whole-world
+    # recipe a decoder trained on after the DiT (weights.with_decoder), in the plain one the DiT's own VAE.
+    assert export == (tmp_path / "model" if scale == "cpu" else tmp_path / last_dit / "export")
+    dit, vae, _ = load_model_dir(export)
+    theirs = load_model_dir(tmp_path / last_dit / "export")[0].state_dict()
+    assert all(torch.equal(weight, theirs[name]) for name, weight in dit.state_dict().items())
+    last = load_vae_dir(tmp_path / last_vae / "export").state_dict()
     for name, weight in vae.state_dict().items():
         assert torch.allclose(weight, last[name], rtol=1e-3, atol=1e-6), name
 

@@ -1,17 +1,18 @@
-"""The shipped world model, reproducibly, in one call: `tessera train-world --scale cpu|gpu`.
+"""The world models, reproducibly, in one call: `tessera train-world --scale cpu|cpu-plain|gpu`.
 
-On the CPU (the shipped model):
-1. the world VAE, each stage fine-tuned from the one before (OUT/<preset>/export): vae-world-cpu (5-frame
-   clips and images), vae-world-cpu-long (17-frame clips), vae-world-cpu-decoder (its decoder alone, object
-   pixels weighted), vae-world-cpu-objects (the whole VAE so), vae-world-cpu-decoder2 (the decoder alone
-   again), vae-world-cpu-deflicker (the decoder against flicker), then vae-world-plain (the whole VAE on
-   the plain world at 64x64, the part of the world the CPU DiT learns);
-2. the DiT on that VAE's latents: dit-world-plain -> OUT/dit-world-plain/export, the model folder.
-On a GPU: vae-world, then dit-world on its latents.
-3. score the model folder with `eval run` (prompts from the part of the world it trained on) -> OUT/eval
-4. write the measured facts (steps, wall time, device, PSNR, adherence) into the model folder's card,
-   and with install=True copy the folder over the package's shipped model (tessera/weights/world).
-Every stage resumes from its checkpoints, so an interrupted recipe continues where it stopped.
+A recipe is a list of stages (RECIPES), each a preset trained into OUT/<preset> whose inputs are the exports
+of earlier stages: `loop.init_from` (fine-tuned from it) and `vae` (a DiT trained on that VAE's latents).
+- cpu: the whole-world model (128x128, 16x16-pixel tokens): the world VAE in stages, each fine-tuned from
+  the one before (vae-world-cpu, -long, -decoder, -objects), DiTs in four stages on those latents
+  (dit-world-cpu, -refit, -objects, -more), then the VAE's decoder alone trained on twice (-decoder2,
+  -deflicker); the model folder is the last DiT with the last decoder (weights.with_decoder) -> OUT/model.
+- cpu-plain: the plain-world model (64x64, 8x8-pixel tokens): the whole-world VAE stages, then the VAE
+  fine-tuned on the plain world (vae-world-plain), then dit-world-plain on its latents.
+- gpu: vae-world, then dit-world on its latents.
+Then `eval run` scores the model folder (prompts from the part of the world it trained on) -> OUT/eval, the
+measured facts (steps, wall time, device, PSNR, adherence) go into the folder's card, and with install=True
+the folder replaces the package's shipped model (tessera/weights/world). Every stage resumes from its
+checkpoints, so an interrupted recipe continues where it stopped.
 """
 
 from __future__ import annotations
@@ -25,31 +26,43 @@ from tessera.config import load_config
 from tessera.machine import device_name
 from tessera.train import train_dit, train_vae
 from tessera.train.optim import resolve_device
-from tessera.weights import SHIPPED_MODEL, read_model_spec
+from tessera.weights import SHIPPED_MODEL, read_model_spec, with_decoder
 
-# scale -> (VAE presets, each fine-tuned from the one before; the DiT preset, trained on the last's latents)
-STAGES: dict[str, tuple[tuple[str, ...], str]] = {
+# A stage: (preset, {override key: the earlier stage whose export it takes}).
+Stage = tuple[str, dict[str, str]]
+WORLD_VAE_CPU: tuple[Stage, ...] = (
+    ("vae-world-cpu", {}),
+    ("vae-world-cpu-long", {"loop.init_from": "vae-world-cpu"}),
+    ("vae-world-cpu-decoder", {"loop.init_from": "vae-world-cpu-long"}),
+)
+RECIPES: dict[str, tuple[Stage, ...]] = {
     "cpu": (
-        (
-            "vae-world-cpu",
-            "vae-world-cpu-long",
-            "vae-world-cpu-decoder",
-            "vae-world-cpu-objects",
-            "vae-world-cpu-decoder2",
-            "vae-world-cpu-deflicker",
-            "vae-world-plain",
-        ),
-        "dit-world-plain",
+        *WORLD_VAE_CPU,
+        ("dit-world-cpu", {"vae": "vae-world-cpu-decoder"}),
+        ("vae-world-cpu-objects", {"loop.init_from": "vae-world-cpu-decoder"}),
+        ("dit-world-cpu-refit", {"vae": "vae-world-cpu-objects", "loop.init_from": "dit-world-cpu"}),
+        ("dit-world-cpu-objects", {"vae": "vae-world-cpu-objects", "loop.init_from": "dit-world-cpu-refit"}),
+        ("dit-world-cpu-more", {"vae": "vae-world-cpu-objects", "loop.init_from": "dit-world-cpu-objects"}),
+        ("vae-world-cpu-decoder2", {"loop.init_from": "vae-world-cpu-objects"}),
+        ("vae-world-cpu-deflicker", {"loop.init_from": "vae-world-cpu-decoder2"}),
     ),
-    "gpu": (("vae-world",), "dit-world"),
+    "cpu-plain": (
+        *WORLD_VAE_CPU,
+        ("vae-world-cpu-objects", {"loop.init_from": "vae-world-cpu-decoder"}),
+        ("vae-world-cpu-decoder2", {"loop.init_from": "vae-world-cpu-objects"}),
+        ("vae-world-cpu-deflicker", {"loop.init_from": "vae-world-cpu-decoder2"}),
+        ("vae-world-plain", {"loop.init_from": "vae-world-cpu-deflicker"}),
+        ("dit-world-plain", {"vae": "vae-world-plain"}),
+    ),
+    "gpu": (("vae-world", {}), ("dit-world", {"vae": "vae-world"})),
 }
-SCALES = tuple(STAGES)
+SCALES = tuple(RECIPES)
 
 
 def main(
     scale: str, out: str | Path, *, eval_num: int = 16, install: bool = False, overrides: tuple[str, ...] = ()
 ) -> Path:
-    """Run the whole recipe; `overrides` apply to both stages' presets (e.g. loop.device=cuda)."""
+    """Run the whole recipe; `overrides` apply to every stage's preset (e.g. loop.device=cuda)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
     from tessera.eval.adherence import run_eval
@@ -57,28 +70,26 @@ def main(
 
     out = Path(out)
     spent = {"vae": [0, 0.0], "dit": [0, 0.0]}  # steps, seconds
-
-    def run(preset: str, *given: str) -> Path:
-        """Train `preset` into OUT/preset with the overrides and `given` (its inputs); its export folder."""
+    exports: dict[str, Path] = {}
+    for preset, inputs in RECIPES[scale]:
+        given = [f"{key}={exports[stage]}" for key, stage in inputs.items()]
         cfg = load_config(preset, [*overrides, *given, f"loop.out={out / preset}"])
         kind = "vae" if preset.startswith("vae") else "dit"
         tic = time.perf_counter()
-        export = (train_vae if kind == "vae" else train_dit).main(cfg)
+        exports[preset] = (train_vae if kind == "vae" else train_dit).main(cfg)
         spent[kind][0] += cfg.loop.steps
         spent[kind][1] += time.perf_counter() - tic
-        return export
 
-    vae_presets, dit_preset = STAGES[scale]
-    vae_export = run(vae_presets[0])
-    for preset in vae_presets[1:]:
-        vae_export = run(preset, f"loop.init_from={vae_export}")
-    export = run(dit_preset, f"vae={vae_export}")
-
+    dit_preset = next(p for p, _ in reversed(RECIPES[scale]) if p.startswith("dit"))
+    vae_preset = next(p for p, _ in reversed(RECIPES[scale]) if p.startswith("vae"))
+    export = exports[dit_preset]
+    if dict(RECIPES[scale])[dit_preset]["vae"] != vae_preset:  # a decoder trained on after the DiT
+        export = with_decoder(export, exports[vae_preset], out / "model")
     summary = run_eval(Generator(export), eval_num, out / "eval")
     device = resolve_device(load_config(dit_preset, list(overrides)).loop.device)
     write_card(
         export,
-        vae_export,
+        exports[vae_preset],
         summary,
         recipe=f"tessera train-world --scale {scale}",
         device=device_name(device),
