@@ -13,6 +13,7 @@ tessera world parse PROMPT                  the scene a world prompt describes, 
 tessera eval score VIDEO (--spec F | --prompt P)
 tessera eval run --model DIR --num N --out DIR  generate and score held-out prompts, with a report
 tessera eval compare A B                    two eval run reports on the same prompts, prompt by prompt
+tessera convert wan SRC OUT [--dtype bf16]  a diffusers Wan folder -> a tessera model folder
 """
 
 from __future__ import annotations
@@ -50,12 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("generate", help="generate a video from a text prompt (English or Chinese)")
     p.add_argument("prompt", nargs="?", default=None, help="what the video shows (not with --storyboard)")
     p.add_argument("--out", type=Path, required=True, help="video file (.mp4, .gif, .webp) or PNG folder")
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped world model)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a tessera model folder or a diffusers Wan folder (default: the shipped world model)",
+    )
     p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = off)")
     p.add_argument("--shift", type=float, default=None, help="timestep shift (default: the model's)")
-    p.add_argument("--solver", default=None, help="euler, heun or dpmpp_2m (default: the model's)")
+    p.add_argument("--solver", default=None, help="euler, heun, dpmpp_2m or unipc (default: the model's)")
     p.add_argument("--negative", default=None, help="negative prompt (default: the model's, usually empty)")
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
     p.add_argument(
@@ -172,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the prompts from this part of the world (default: the one the model trained on)",
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+    convert = commands.add_parser("convert", help="outside weights -> a tessera model folder").add_subparsers(
+        dest="action", required=True
+    )
+    p = convert.add_parser(
+        "wan",
+        help="a diffusers Wan2.1 / Wan2.2 folder (model_index.json, transformer/, vae/, text_encoder/, ...)",
+    )
+    p.add_argument("src", type=Path, help="the diffusers folder, e.g. Wan2.1-T2V-1.3B-Diffusers")
+    p.add_argument("out", type=Path, help="the new tessera model folder (must not exist or be empty)")
+    p.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16", help="weights (default bf16)")
     return ap
 
 
@@ -203,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
                     overrides=tuple(args.overrides),
                 ),
             )
+            return 0
+        if args.command == "convert":
+            from tessera.convert.wan_pipeline import convert_wan
+
+            print("model folder:", convert_wan(args.src, args.out, dtype=args.dtype))
             return 0
         if args.action == "run":
             return _eval_run(args)

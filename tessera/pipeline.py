@@ -24,10 +24,10 @@ from tessera.conditioning import Condition, build_conditioning
 from tessera.data.dataset import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import SOLVERS, guided, sample
-from tessera.diffusion.schedule import sigmas
+from tessera.diffusion.schedule import SCHEDULES, integer_network_times
 from tessera.models.dit import token_times
 from tessera.models.text import TextEmbedding, build_text_encoder
-from tessera.weights import SHIPPED_MODEL, load_model_dir
+from tessera.weights import SHIPPED_MODEL, load_model
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,17 @@ class GeneratedVideo:
 
 
 class Generator:
-    """A loaded model folder (DiT + VAE + text encoder) ready to generate."""
+    """A loaded model (DiT + VAE + text encoder) ready to generate: a tessera model folder, or a diffusers
+    Wan folder (model_index.json), which runs with Wan's own settings (convert/wan_pipeline.py)."""
 
     def __init__(self, model_dir: str | Path | None = None, *, device: str | torch.device = "cpu") -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else SHIPPED_MODEL
         if not self.model_dir.is_dir():
             raise ValueError(f"model folder {self.model_dir} does not exist")
         self.device = torch.device(device)
-        self.dit, self.vae, self.spec = load_model_dir(self.model_dir, self.device)
+        dits, self.vae, self.spec = load_model(self.model_dir, self.device)
+        # A two-expert model (Wan2.2 A14B): the first DiT denoises above the boundary time, the second below.
+        self.dit, self.experts = dits[0], dits[1:]
         self.text_encoder = build_text_encoder(self.spec["text_encoder"], device=self.device)
 
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
@@ -135,12 +138,49 @@ class Generator:
             request.width // cfg.spatial_factor,
         )
 
-    def _velocity(self, text: TextEmbedding):
-        """The DiT as the sampler's velocity function, with the text fixed."""
+    def schedule(self, r: GenerationRequest) -> torch.Tensor:
+        """The flow times a resolved request's sampler visits: the model's schedule (`sample.schedule`,
+        "uniform" unless it says otherwise, "unipc" for Wan's diffusers scheduler)."""
+        return SCHEDULES[self.spec["sample"].get("schedule", "uniform")](r.steps, shift=r.shift)
+
+    def _network_time(self, t_field: torch.Tensor, schedule: torch.Tensor) -> torch.Tensor:
+        """Flow times (B, 1, F, H, W) -> the DiT's time input, (B,) or (B, L) with known latents."""
+        t = token_times(t_field, self.dit.cfg.patch_size)
+        if self.spec["sample"].get("integer_times", False):  # what Wan sees under diffusers' UniPC
+            return integer_network_times(t, schedule)
+        return t * TIME_SCALE
+
+    def _velocity(self, text: TextEmbedding, schedule: torch.Tensor, dit: torch.nn.Module):
+        """A DiT as the sampler's velocity function, with the text fixed."""
 
         def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
-            t = token_times(t_field, self.dit.cfg.patch_size)  # (B,) or (B, L) with known latents
-            return self.dit(x, t * TIME_SCALE, text.tokens, text.mask)
+            return dit(x, self._network_time(t_field, schedule), text.tokens, text.mask)
+
+        return velocity
+
+    def _guided_velocity(self, r: GenerationRequest, schedule: torch.Tensor):
+        """The velocity the sampler integrates: the prompt guided against the negative one. A two-expert model
+        (Wan2.2 A14B) switches to its second DiT where the step's time falls below the boundary, with the same
+        guidance (diffusers' default for its guidance_scale_2)."""
+        cond = self.text_encoder.encode([r.prompt]).to(self.device)
+        uncond = self.text_encoder.encode([r.negative_prompt]).to(self.device) if r.guidance != 1 else None
+        velocities = [
+            self._velocity(cond, schedule, dit)
+            if uncond is None
+            else guided(
+                self._velocity(cond, schedule, dit), self._velocity(uncond, schedule, dit), r.guidance
+            )
+            for dit in (self.dit, *self.experts)
+        ]
+        if not self.experts:
+            return velocities[0]
+        boundary = self.spec["sample"]["experts"]["boundary"] * TIME_SCALE
+
+        def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
+            step_time = self._network_time(
+                t_field, schedule
+            ).max()  # known latents sit at 0, the free ones at t
+            return velocities[0 if step_time >= boundary else 1](x, t_field)
 
         return velocity
 
@@ -149,21 +189,15 @@ class Generator:
         r = self.resolve(request)
         g = torch.Generator().manual_seed(r.seed)
         noise = torch.randn(self.latent_shape(r), generator=g).to(self.device)
-        cond = self._velocity(self.text_encoder.encode([r.prompt]).to(self.device))
-        velocity = cond
-        if r.guidance != 1.0:
-            velocity = guided(
-                cond,
-                self._velocity(self.text_encoder.encode([r.negative_prompt]).to(self.device)),
-                r.guidance,
-            )
+        schedule = self.schedule(r)
+        velocity = self._guided_velocity(r, schedule)
         clean = mask = None
         if r.conditions:
             clean, mask = build_conditioning(r.conditions, self.vae, self.latent_shape(r), r.num_frames)
         latents = sample(
             velocity,
             noise,
-            sigmas(r.steps, shift=r.shift).to(self.device),
+            schedule.to(self.device),
             solver=r.solver,
             clean=clean,
             mask=mask,

@@ -154,3 +154,26 @@ def load_model_dir(
     dit = load_weights(_build(DiT, DiTConfig.from_dict(meta["dit"]), device), folder / "dit.safetensors")
     vae = load_weights(_build(VideoVAE, VAEConfig.from_dict(meta["vae"]), device), folder / "vae.safetensors")
     return dit.eval().requires_grad_(False), vae.eval().requires_grad_(False), meta
+
+
+def load_model(
+    folder: str | Path, device: torch.device | str = "cpu"
+) -> tuple[list[DiT], VideoVAE, dict[str, Any]]:
+    """What `Generator` runs: a tessera model folder or a diffusers Wan folder (model_index.json).
+
+    Returns the DiTs (one, or two experts, high-noise first, where the spec's `sample.experts` says where they
+    hand over), the VAE and the spec. A text encoder named by a relative path lives inside the folder."""
+    from tessera.convert.wan_pipeline import is_diffusers_folder, read_wan_pipeline
+
+    folder = Path(folder)
+    if is_diffusers_folder(folder):
+        return read_wan_pipeline(folder, device)
+    dit, vae, spec = load_model_dir(folder, device)
+    dits = [dit]
+    if "experts" in spec["sample"]:
+        expert = load_weights(_build(DiT, dit.cfg, device), folder / "dit_2.safetensors")
+        dits.append(expert.eval().requires_grad_(False))
+    kind, _, path = spec["text_encoder"].partition(":")
+    if path and not Path(path).is_absolute():
+        spec = {**spec, "text_encoder": f"{kind}:{(folder / path).resolve()}"}
+    return dits, vae, spec

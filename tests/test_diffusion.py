@@ -253,7 +253,7 @@ def test_guided_formula_and_single_call_at_scale_one():
 def test_sample_rejects_bad_inputs():
     noise, velocity = torch.randn(1, 2, 2, 2, 2), CountingVelocity()
     with pytest.raises(ValueError, match="euler"):
-        sample(velocity, noise, sigmas(2), solver="unipc")
+        sample(velocity, noise, sigmas(2), solver="ddim")
     with pytest.raises(ValueError, match="strictly decreasing"):
         sample(velocity, noise, torch.tensor([0.0, 0.5, 1.0]))
     with pytest.raises(ValueError, match="end at exactly 0"):

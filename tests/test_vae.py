@@ -17,9 +17,25 @@ from tessera.models.tiling import run_tiled
 from tessera.models.vae import VAE_SIZES, AttentionBlock, VAEConfig, VideoVAE
 
 TINY = VAE_SIZES["tiny"]
+# Wan2.2's variant at TINY's size: residual levels, 2x2 pixel patches (16x space), a decoder width of its own
+TINY_WAN22 = VAEConfig(**{**TINY.to_dict(), "is_residual": True, "patch_size": 2, "decoder_base_dim": 12})
 # diffusers' own tiny test VAE, and one with Wan2.1's layout (4 levels, 2 residual blocks) for the key tables
 DIFFUSERS_TINY = dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
 WAN_LAYOUT = dict(base_dim=8, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2)
+WAN22_TINY = dict(  # Wan2.2's layout (4 levels, widening shortcuts) at a test size
+    base_dim=8,
+    decoder_base_dim=12,
+    z_dim=8,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=1,
+    is_residual=True,
+    patch_size=2,
+    in_channels=12,
+    out_channels=12,
+    scale_factor_spatial=16,
+    latents_mean=[0.1 * i - 0.3 for i in range(8)],
+    latents_std=[1.0 + 0.1 * i for i in range(8)],
+)
 WAN21_CONFIG_JSON = {  # vae/config.json of the Wan2.1 diffusers repos
     "_class_name": "AutoencoderKLWan",
     "_diffusers_version": "0.33.0.dev0",
@@ -32,6 +48,21 @@ WAN21_CONFIG_JSON = {  # vae/config.json of the Wan2.1 diffusers repos
     "num_res_blocks": 2,
     "temperal_downsample": [False, True, True],
     "z_dim": 16,
+}
+WAN22_CONFIG_JSON = {  # vae/config.json of Wan2.2-TI2V-5B-Diffusers (diffusers' convert_wan_to_diffusers.py)
+    **WAN21_CONFIG_JSON,
+    "base_dim": 160,
+    "decoder_base_dim": 256,
+    "z_dim": 48,
+    "is_residual": True,
+    "in_channels": 12,
+    "out_channels": 12,
+    "patch_size": 2,
+    "scale_factor_temporal": 4,
+    "scale_factor_spatial": 16,
+    "latents_mean": list(VAE_SIZES["wan2.2"].latents_mean),
+    "latents_std": list(VAE_SIZES["wan2.2"].latents_std),
+    "clip_output": False,
 }
 
 
@@ -62,6 +93,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_config_factors_round_trip_and_errors():
     wan = VAE_SIZES["wan2.1"]
     assert (wan.temporal_factor, wan.spatial_factor) == (4, 8)
+    assert (VAE_SIZES["wan2.2"].temporal_factor, VAE_SIZES["wan2.2"].spatial_factor) == (4, 16)
     for cfg in VAE_SIZES.values():
         assert VAEConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match="bogus"):
@@ -70,6 +102,11 @@ def test_config_factors_round_trip_and_errors():
         VAEConfig(z_dim=4)
     with pytest.raises(ValueError, match="temporal_downsample"):
         VAEConfig(temporal_downsample=(True,))
+    with pytest.raises(ValueError, match="patch_size"):
+        VAEConfig(patch_size=0)
+    # the residual shortcuts regroup whole channels: 16 channels cannot average down into 48
+    with pytest.raises(ValueError, match="encoder level 3"):
+        VAEConfig(**{**TINY.to_dict(), "dim_mult": (1, 2, 2, 6), "is_residual": True})
 
 
 def test_wan21_parameter_count():
@@ -82,24 +119,27 @@ def test_wan21_parameter_count():
 # ---- streaming, causality, shapes
 
 
-def test_chunked_equals_all_at_once():
-    vae = tiny_vae()
+@pytest.mark.parametrize("cfg", [TINY, TINY_WAN22], ids=["wan2.1", "wan2.2"])
+def test_chunked_equals_all_at_once(cfg):
+    vae = tiny_vae(cfg)
     video = smooth_video(2, 3, 9, 32, 32)
-    z = torch.randn(2, TINY.z_dim, 3, 4, 4)
+    h = 32 // cfg.spatial_factor
+    z = torch.randn(2, cfg.z_dim, 3, h, h)
     with torch.no_grad():
         mean_c, logvar_c = vae.encode(video, chunked=True)
         mean_a, logvar_a = vae.encode(video, chunked=False)
-        assert mean_c.shape == (2, TINY.z_dim, 3, 4, 4)
+        assert mean_c.shape == (2, cfg.z_dim, 3, h, h)
         assert rel(mean_c, mean_a) < 1e-5 and rel(logvar_c, logvar_a) < 1e-5
         out_c, out_a = vae.decode(z, chunked=True), vae.decode(z, chunked=False)
     assert out_c.shape == (2, 3, 9, 32, 32)
     assert rel(out_c, out_a) < 1e-5
 
 
-def test_encoder_and_decoder_are_causal():
-    vae = tiny_vae()
+@pytest.mark.parametrize("cfg", [TINY, TINY_WAN22], ids=["wan2.1", "wan2.2"])
+def test_encoder_and_decoder_are_causal(cfg):
+    vae = tiny_vae(cfg)
     video = smooth_video(1, 3, 13, 16, 16)
-    z = torch.randn(1, TINY.z_dim, 4, 2, 2)
+    z = torch.randn(1, cfg.z_dim, 4, 16 // cfg.spatial_factor, 16 // cfg.spatial_factor)
     with torch.no_grad():
         for chunked in (True, False):
             full = vae.encode(video, chunked=chunked)[0]  # 4 latent frames
@@ -222,8 +262,8 @@ def test_latent_normalisation():
 def test_vae_config_from_diffusers():
     assert vae_config_from_diffusers(WAN21_CONFIG_JSON) == VAE_SIZES["wan2.1"]
     for bad, word in [
-        ({"is_residual": True}, "is_residual"),
-        ({"patch_size": 2}, "patch_size"),
+        ({"attn_scales": [1.0]}, "attn_scales"),
+        ({"patch_size": 2}, "patch_size"),  # diffusers counts channels after 2x2 patches: 3 is not 4k
         ({"x": 1}, "'x'"),
     ]:
         with pytest.raises(ValueError, match=word):
@@ -353,6 +393,79 @@ def test_load_wan_vae_reads_save_pretrained(tmp_path):
     with torch.no_grad():
         assert rel(vae.encode(video)[0], ref.encode(video).latent_dist.mean) < 1e-5
     assert vae.cfg.latents_mean == tuple(ref.config.latents_mean)
+
+
+# ---- Wan2.2 (TI2V-5B) config and weights
+
+
+def test_wan22_config_from_diffusers():
+    cfg = vae_config_from_diffusers(WAN22_CONFIG_JSON)
+    assert cfg == VAE_SIZES["wan2.2"] and cfg.in_channels == 3 and cfg.spatial_factor == 16
+    for bad, word in [
+        ({"attn_scales": [0.25]}, "attn_scales"),
+        ({"in_channels": 3}, "in_channels=3"),  # diffusers counts the channels of the 2x2 patches
+        ({"patch_size": 0}, "patch_size"),
+        ({"scale_factor_spatial": 8}, "scale_factor_spatial"),
+        ({"dim_mult": [1, 2, 4, 12]}, "encoder level 3"),  # 640 channels cannot average down into 1920
+    ]:
+        with pytest.raises(ValueError, match=word):
+            vae_config_from_diffusers({**WAN22_CONFIG_JSON, **bad})
+
+
+def test_wan22_state_dict_matches_diffusers():
+    diffusers = pytest.importorskip("diffusers")
+    config = {k: v for k, v in WAN22_CONFIG_JSON.items() if not k.startswith("_") and k != "clip_output"}
+    with torch.device("meta"):
+        vae = VideoVAE(VAE_SIZES["wan2.2"])
+        ref = diffusers.AutoencoderKLWan(**config)
+    shapes = {k: tuple(v.shape) for k, v in vae.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    assert sum(p.numel() for p in vae.parameters()) == 704_688_668
+
+
+def test_wan22_parity_with_diffusers(tmp_path):
+    ref = diffusers_vae(WAN22_TINY)
+    ref.save_pretrained(tmp_path / "diffusers", safe_serialization=True)
+    vae = load_wan_vae(tmp_path / "diffusers")
+    assert vae.cfg.is_residual and vae.cfg.patch_size == 2 and vae.cfg.spatial_factor == 16
+    video = smooth_video(1, 3, 9, 32, 32, seed=1)
+    z = torch.randn(1, 8, 3, 2, 2, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        posterior = ref.encode(video).latent_dist
+        want_video = ref.decode(z).sample
+        assert (want_video.abs() < 1).float().mean() > 0.9  # mostly inside [-1, 1]: the clamp hides little
+        for chunked in (True, False):
+            mean, logvar = vae.encode(video, chunked=chunked)
+            assert mean.shape == (1, 8, 3, 2, 2)
+            assert rel(mean, posterior.mean) < 1e-5 and rel(logvar, posterior.logvar) < 1e-5
+            assert rel(vae.decode(z, chunked=chunked), want_video) < 1e-5
+        recon, mean, _ = vae(video)  # the training path patches pixels as well
+        assert recon.shape == video.shape and rel(mean, posterior.mean) < 1e-5
+        stats = [torch.tensor(ref.config[k]).view(1, -1, 1, 1, 1) for k in ("latents_mean", "latents_std")]
+        assert rel(vae.encode_latents(video), (posterior.mean - stats[0]) / stats[1]) < 1e-5
+    # the original Wan-Video key table is Wan2.1's: a residual config with such keys is refused by name
+    write_vae_folder(tmp_path / "original", dict(ref.config), {"encoder.conv1.weight": torch.zeros(1)})
+    with pytest.raises(ValueError, match="Wan2.1's VAE only"):
+        load_wan_vae(tmp_path / "original")
+
+
+def test_wan22_tiles_are_whole_pixel_patches():
+    vae = tiny_vae(TINY_WAN22)
+    video = smooth_video(1, 3, 5, 128, 128)
+    with torch.no_grad():
+        mean = vae.encode(video)[0]
+        assert mean.shape == (1, TINY_WAN22.z_dim, 2, 8, 8)
+        assert torch.equal(vae.encode(video, tile=(128, 128))[0], mean)  # one tile = no tiling
+        tiled = vae.encode(video, tile=(96, 96), tile_stride=(32, 32))[0]
+        out = vae.decode(mean)
+        out_tiled = vae.decode(mean, tile=(6, 6), tile_stride=(2, 2))
+    assert tiled.shape == mean.shape and out_tiled.shape == out.shape == video.shape
+    # as test_tiled_vae_is_close_to_untiled, at the same tiles in latent cells; a tile put in the wrong place
+    # or patched across its border would be far off (measured 0.059 and 0.155 here)
+    assert (tiled - mean).norm() / mean.norm() < 0.1
+    assert (out_tiled - out).norm() / out.norm() < 0.25
+    with pytest.raises(ValueError, match="multiples of 16"):
+        vae.encode(video, tile=(24, 24))
 
 
 # ---- reconstruction metrics

@@ -61,7 +61,7 @@ def dit_config_from_diffusers(config: dict[str, Any]) -> DiTConfig:
     fields = {ours: config[theirs] for theirs, ours in _DIFFUSERS_FIELDS.items() if theirs in config}
     if fields.get("out_channels") is None:  # diffusers: out_channels = out_channels or in_channels
         fields["out_channels"] = fields.get("in_channels", DiTConfig.in_channels)
-    return DiTConfig(**fields)
+    return DiTConfig(**fields, text_mask=False)
 
 
 # Original Wan-Video module -> diffusers module, outside the blocks ...
@@ -146,6 +146,7 @@ def dit_config_from_state_dict(state: dict[str, torch.Tensor]) -> DiTConfig:
         ffn_dim=ffn_dim,
         num_layers=num_layers,
         cross_attn_norm="blocks.0.norm2.weight" in state,
+        text_mask=False,
     )
 
 

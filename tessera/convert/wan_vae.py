@@ -1,5 +1,6 @@
-"""Wan2.1 VAE weights into VideoVAE: diffusers `vae/` folders (our keys are diffusers' keys) and the original
-Wan-Video layout (as in ComfyUI's safetensors repack of Wan2.1_VAE.pth), through an explicit key table.
+"""Wan VAE weights into VideoVAE: diffusers `vae/` folders of Wan2.1 and Wan2.2 (our keys are diffusers'
+keys), and the original Wan-Video layout of Wan2.1 (as in ComfyUI's safetensors repack of Wan2.1_VAE.pth),
+through an explicit key table.
 
 Only safetensors are read; the original `Wan2.1_VAE.pth` is a pickle and is refused (convert it first).
 """
@@ -13,7 +14,8 @@ import torch
 from tessera.convert.files import load_config_json, load_safetensors
 from tessera.models.vae import VAE_SIZES, VAEConfig, VideoVAE
 
-# diffusers config.json fields -> VAEConfig fields ("temperal" is diffusers' spelling)
+# diffusers config.json fields -> VAEConfig fields ("temperal" is diffusers' spelling); in_channels,
+# out_channels and patch_size are converted in vae_config_from_diffusers
 _DIFFUSERS_FIELDS = {
     "base_dim": "base_dim",
     "z_dim": "z_dim",
@@ -21,25 +23,34 @@ _DIFFUSERS_FIELDS = {
     "num_res_blocks": "num_res_blocks",
     "temperal_downsample": "temporal_downsample",
     "dropout": "dropout",
-    "in_channels": "in_channels",
-    "out_channels": "out_channels",
     "latents_mean": "latents_mean",
     "latents_std": "latents_std",
+    "is_residual": "is_residual",
+    "decoder_base_dim": "decoder_base_dim",
 }
-# fields whose only supported value is the Wan2.1 one (others select Wan2.2's residual VAE or extra attention)
-_DIFFUSERS_FIXED = {"attn_scales": [], "is_residual": False, "patch_size": None}
+# fields whose only supported value is diffusers' default (other attn_scales add attention to the levels)
+_DIFFUSERS_FIXED = {"attn_scales": []}
+# Written by diffusers' Wan2.2 conversion script (`clip_output: false`) and read by no diffusers release:
+# decode always clamps to [-1, 1], as diffusers and the original Wan2.2 do.
+_DIFFUSERS_UNREAD = {"clip_output"}
 
 
 def vae_config_from_diffusers(config: dict) -> VAEConfig:
     """VAEConfig from the config.json of a diffusers AutoencoderKLWan (missing fields take diffusers'
-    defaults, which are Wan2.1's). Settings this VAE does not implement raise ValueError naming them."""
+    defaults, which are Wan2.1's). Settings this VAE does not implement raise ValueError naming them.
+
+    diffusers counts in/out channels after the pixel patches (12 for Wan2.2's 2x2 patches of RGB); VAEConfig
+    counts the video's (3)."""
     class_name = config.get("_class_name", "AutoencoderKLWan")
     if class_name != "AutoencoderKLWan":
         raise ValueError(f"config is for {class_name!r}, expected 'AutoencoderKLWan'")
     known = {
         *_DIFFUSERS_FIELDS,
         *_DIFFUSERS_FIXED,
-        "decoder_base_dim",
+        *_DIFFUSERS_UNREAD,
+        "in_channels",
+        "out_channels",
+        "patch_size",
         "scale_factor_temporal",
         "scale_factor_spatial",
     }
@@ -48,16 +59,23 @@ def vae_config_from_diffusers(config: dict) -> VAEConfig:
         raise ValueError(f"unsupported AutoencoderKLWan config fields {unknown}; known: {sorted(known)}")
     for name, supported in _DIFFUSERS_FIXED.items():
         if name in config and config[name] != supported:
+            raise ValueError(f"AutoencoderKLWan {name}={config[name]!r} is not supported, only {supported!r}")
+    patch_size = 1 if config.get("patch_size") is None else config["patch_size"]  # None: no pixel patches
+    if not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"AutoencoderKLWan patch_size={patch_size!r} must be a positive int or null")
+    channels = {}
+    for name in ("in_channels", "out_channels"):
+        num = config.get(name, 3)
+        if num % patch_size**2:
             raise ValueError(
-                f"AutoencoderKLWan {name}={config[name]!r} is not supported (only {supported!r}: Wan2.1)"
+                f"AutoencoderKLWan {name}={num} is not a multiple of patch_size**2={patch_size**2} "
+                "(diffusers counts channels after the pixel patches)"
             )
-    base_dim = config.get("base_dim", VAEConfig.base_dim)
-    if config.get("decoder_base_dim") not in (None, base_dim):
-        raise ValueError(
-            f"decoder_base_dim={config['decoder_base_dim']} differs from base_dim={base_dim}: unsupported"
-        )
+        channels[name] = num // patch_size**2
     cfg = VAEConfig(
-        **{ours: config[theirs] for theirs, ours in _DIFFUSERS_FIELDS.items() if theirs in config}
+        **{ours: config[theirs] for theirs, ours in _DIFFUSERS_FIELDS.items() if theirs in config},
+        **channels,
+        patch_size=patch_size,
     )
     for name, ours in (
         ("scale_factor_temporal", cfg.temporal_factor),
@@ -144,16 +162,21 @@ def _is_original_layout(state: dict[str, torch.Tensor]) -> bool:
 
 
 def load_wan_vae(path: str | Path) -> VideoVAE:
-    """A VideoVAE with Wan2.1 VAE weights, loaded strictly (every tensor used, every parameter set).
+    """A VideoVAE with Wan2.1 or Wan2.2 VAE weights, loaded strictly (every tensor used, every parameter set).
 
     path: a diffusers `vae/` folder (config.json + diffusion_pytorch_model.safetensors, or shards with an
-    index), or a single .safetensors file, which is read with the Wan2.1 config. Keys in the original
+    index), or a single .safetensors file, which is read with the Wan2.1 config. Wan2.1 keys in the original
     Wan-Video layout are recognised and renamed through `original_to_diffusers_vae_key`.
     """
     path = Path(path)
     cfg = vae_config_from_diffusers(load_config_json(path)) if path.is_dir() else VAE_SIZES["wan2.1"]
     state = load_safetensors(path)
     if _is_original_layout(state):
+        if cfg.is_residual:
+            raise ValueError(
+                f"{path}: original-layout keys are mapped for Wan2.1's VAE only; this config is Wan2.2's "
+                "residual VAE (use a diffusers `vae/` folder)"
+            )
         if len(cfg.dim_mult) != 4 or cfg.num_res_blocks != 2:
             raise ValueError(
                 f"{path}: original-layout keys need Wan2.1's structure (4 levels, 2 residual blocks), "

@@ -30,10 +30,23 @@ least reliable, most noisy predictions and buy nothing):
   h = lambda_next - lambda simplifies to ``x_next = (t_next / t) x + (1 - t_next / t) D``: slide along the
   straight line from x towards D. With ``D = x0`` this is exactly the Euler step (first order, used on the
   first and last steps); the 2M step uses ``D = x0 + (h / (2 h_prev)) (x0 - x0_prev)``.
+- "unipc": UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
+  Diffusion Models") in its multistep form, order 2, B(h) = e^-h - 1 ("bh2"), data prediction: the update of
+  diffusers' UniPCMultistepScheduler (Wan's default; its time list is ``schedule.unipc_sigmas``). One call per
+  step. Every update has the 2M form ``x_next = (t_next / t) x + (1 - t_next / t) D``. The predictor UniP-2
+  is the 2M step itself (first order on the first step). The corrector UniC starts each step but the first:
+  with x0_new, the prediction at the state the predictor reached, it redoes the previous step from that
+  step's start with ``D = (x0 + x0_new) / 2`` after a first-order step (diffusers' rho = 1/2), else with
+  ``D = x0 + rho_1 (h / h_prev) (x0 - x0_prev) + rho_2 (x0_new - x0)``, where ``rho_1 + rho_2 = b_1``,
+  ``-(h_prev / h) rho_1 + rho_2 = b_2`` and ``b_k = k! phi_(k+1)(-h) / phi_1(-h)`` (phi_1(z) = (e^z - 1) / z,
+  phi_(k+1)(z) = (phi_k(z) - 1/k!) / z). The step goes on from the corrected state, while later steps reuse
+  x0_new as computed (from the uncorrected state), so the corrector costs no call. The last step is first
+  order and weighs the corrected state by t_next / t = 0: it is the Euler step from the predicted state.
 """
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -43,7 +56,7 @@ from tessera.diffusion.flow import interpolate
 from tessera.diffusion.schedule import validate_sigmas
 
 VelocityFn = Callable[[Tensor, Tensor], Tensor]  # (x_t (B,C,F,H,W), t_field (B,1,F,H,W)) -> v (B,C,F,H,W)
-SOLVERS = ("euler", "heun", "dpmpp_2m")
+SOLVERS = ("euler", "heun", "dpmpp_2m", "unipc")
 
 
 def guided(cond: VelocityFn, uncond: VelocityFn, scale: float) -> VelocityFn:
@@ -100,6 +113,7 @@ def sample(
 
     x = noise if clean is None else interpolate(clean, noise, times[0] * free).to(noise.dtype)
     x0_prev = tau_prev = None
+    unipc_history: list[_UniPCStart] = []
     steps = list(zip(times[:-1], times[1:], strict=True))
     for t, t_next in tqdm(steps, desc=f"sampling ({solver})", unit="step", disable=not progress):
         tau, tau_next = t * free, t_next * free
@@ -109,8 +123,10 @@ def sample(
         elif solver == "heun":
             x_pred = _euler_step(x, v, tau, tau_next)
             x = _euler_step(x, (v + velocity(x_pred, tau_next)) / 2, tau, tau_next)
-        else:
+        elif solver == "dpmpp_2m":
             x, x0_prev = _dpmpp_2m_step(x, v, tau, tau_next, x0_prev, tau_prev)
+        else:
+            x, unipc_history = _unipc_step(x, v, tau, tau_next, unipc_history)
         tau_prev = tau
     return x
 
@@ -160,3 +176,78 @@ def _dpmpp_2m_step(
         correction = torch.where(held, 0.0, h / (2 * h_prev))
         target = x0 + correction * (x0 - x0_prev)
     return (ratio * x + (1 - ratio) * target).to(x.dtype), x0
+
+
+class _UniPCStart(NamedTuple):
+    """Where a UniPC step started: its (corrected) state, the x0 predicted there, and its clock."""
+
+    x: Tensor
+    x0: Tensor
+    tau: Tensor
+
+
+def _unipc_step(
+    x: Tensor, v: Tensor, tau: Tensor, tau_next: Tensor, history: list[_UniPCStart]
+) -> tuple[Tensor, list[_UniPCStart]]:
+    """One UniPC step (module docstring) from the predicted state ``x`` at ``tau`` with its velocity ``v``.
+
+    ``history`` holds the starts of the last two steps, oldest first; returns the state at ``tau_next`` and
+    the history for the next step.
+    """
+    x0 = x - tau * v
+    if history:
+        # UniC: redo the previous step with this prediction as its end point, at the order it was taken.
+        start, earlier = history[-1], history[-2] if len(history) == 2 else None
+        x = _unipc_update(start.x, start.x0, start.tau, tau, earlier, x0_end=x0)
+    x_next = _unipc_update(x, x0, tau, tau_next, history[-1] if history else None)
+    return x_next, [*history[-1:], _UniPCStart(x, x0, tau)]
+
+
+def _unipc_update(
+    x: Tensor,
+    x0: Tensor,
+    tau: Tensor,
+    tau_next: Tensor,
+    earlier: _UniPCStart | None,
+    x0_end: Tensor | None = None,
+) -> Tensor:
+    """``x`` at ``tau`` -> ``tau_next``: UniP without ``x0_end``, UniC with ``x0_end`` (the prediction at
+    ``tau_next``); second order when the ``earlier`` step's start is given."""
+    # Held elements (tau == 0) must not move: ratio 1 and no correction, instead of the 0/0 of the formulas.
+    held = tau == 0
+    ratio = torch.where(held, 1.0, tau_next / tau)
+    target = x0
+    if earlier is not None or x0_end is not None:
+        weights = _unipc_weights(tau, tau_next, None if earlier is None else earlier.tau, x0_end is not None)
+        weight_earlier, weight_end = (torch.where(held, 0.0, w).to(tau.dtype) for w in weights)
+        if earlier is not None:
+            target = target + weight_earlier * (x0 - earlier.x0)
+        if x0_end is not None:
+            target = target + weight_end * (x0_end - x0)
+    return (ratio * x + (1 - ratio) * target).to(x.dtype)
+
+
+def _unipc_weights(
+    tau: Tensor, tau_next: Tensor, tau_earlier: Tensor | None, corrector: bool
+) -> tuple[Tensor, Tensor]:
+    """The weights of ``x0 - x0_prev`` and ``x0_new - x0`` in D (module docstring), float64: the phi terms
+    cancel to O(h^k), which float32 times with short steps would not resolve."""
+    zero = torch.zeros((), dtype=torch.float64, device=tau.device)
+    if tau_earlier is None:
+        assert corrector, "a first-order predictor step has no weights"
+        return zero, zero + 0.5  # UniC-1 with diffusers' rho = 1/2: the trapezoidal rule in x0
+    lam = _log_snr(tau.double())
+    h = _log_snr(tau_next.double()) - lam
+    # After a step from t = 1, h_prev is infinite and the earlier prediction's weight vanishes, as in
+    # dpmpp_2m: that step spanned the whole log-SNR line.
+    h_prev = lam - _log_snr(tau_earlier.double())
+    if not corrector:
+        return h / (2 * h_prev), zero
+    # UniC-2's right-hand side b_k = k! phi_(k+1)(-h) / phi_1(-h), k = 1, 2, by the paper's phi recursion.
+    z = -h
+    z_phi_1 = torch.expm1(z)
+    phi_2 = (z_phi_1 / z - 1) / z
+    phi_3 = (phi_2 - 0.5) / z
+    b_1, b_2 = z * phi_2 / z_phi_1, 2 * z * phi_3 / z_phi_1
+    rho_1 = h * (b_1 - b_2) / (h + h_prev)  # solves the 2x2 system; 0, not nan, for h_prev = inf
+    return rho_1 * h / h_prev, b_1 - rho_1

@@ -7,6 +7,7 @@ sums back to its span.
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -21,6 +22,46 @@ def sigmas(num_steps: int, *, shift: float = 1.0) -> Tensor:
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
     return validate_sigmas(shift_time(torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64), shift))
+
+
+def unipc_sigmas(num_steps: int, *, shift: float = 1.0) -> Tensor:
+    """The time list of diffusers' ``UniPCMultistepScheduler`` with ``use_flow_sigmas=True``,
+    ``flow_shift=shift``, ``num_train_timesteps=1000`` and ``final_sigmas_type="zero"``: the scheduler that
+    Wan2.1/2.2's diffusers folders ship, so a sampler given this list visits exactly its times.
+
+    It differs from ``sigmas(num_steps, shift=shift)`` in two ways. The ``num_steps`` times before the final
+    0 are numpy's ``linspace(1, 1/1000, num_steps + 1)`` without its last point, then shifted: before the
+    shift, the last step (onto 0) is 1/1000 longer than the others. The first time is 1 - 1e-6, not 1
+    (diffusers keeps log(1 - t) finite). The values are the float64 ones diffusers computes; its solver uses
+    them rounded to float32, as ``sample`` does, while its network is fed the int64 timesteps
+    ``floor(t * 1000)`` of these float64 times, not ``t * 1000``.
+    """
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
+    # numpy's own linspace, not torch's: the two round differently in the last bit, and diffusers uses numpy.
+    ramp = torch.from_numpy(np.linspace(1.0, 1.0 / TIME_SCALE, num_steps + 1)[:-1])
+    times = shift_time(ramp, shift)
+    # diffusers subtracts 1e-6 from a first time within 1e-6 of 1, which shift_time(1) always is.
+    times[0] -= 1e-6
+    return validate_sigmas(torch.cat([times, times.new_zeros(1)]))
+
+
+SCHEDULES = {"uniform": sigmas, "unipc": unipc_sigmas}  # by the name a model folder's sample.schedule gives
+
+
+def integer_network_times(times: Tensor, schedule: Tensor) -> Tensor:
+    """Network times as diffusers' UniPC gives them: ``floor(t * 1000)`` of the float64 schedule entry each
+    time came from. ``times`` (any shape) are the sampler's times, the schedule's entries rounded to their
+    dtype, or 0 for known latents; a time on no entry (a partly known latent's) is floored as it is.
+
+    Flooring the rounded time itself is not enough: diffusers floors float64 values lying just under an
+    integer (t = 0.33399999999999996 gives 333), which float32 rounding lifts over it.
+    """
+    table = schedule.to(device=times.device)
+    on_list = times[..., None] == table.to(times.dtype)  # (..., N + 1)
+    exact = (table * TIME_SCALE).floor().to(times.dtype)  # (N + 1,)
+    floored = torch.floor(times.double() * TIME_SCALE).to(times.dtype)
+    return torch.where(on_list.any(-1), (on_list * exact).amax(-1), floored)
 
 
 def sigmas_from_list(values: Sequence[float]) -> Tensor:

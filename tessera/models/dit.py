@@ -72,6 +72,10 @@ class DiTConfig:
     # Also condition every modulation on the text: the masked mean of the text tokens, through an MLP, is
     # added to the time embedding (SD3 and Flux add a pooled text vector there). Wan has no such path.
     pooled_text: bool = False
+    # Cross-attention skips the text padding that `context_mask` marks. Wan attends to every position: its
+    # encoder zero-pads each prompt to 512 tokens and its DiT is called with no mask, so Wan weights want
+    # False (the zero tokens still shift the attention through their keys' biases).
+    text_mask: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "patch_size", tuple(self.patch_size))
@@ -132,8 +136,8 @@ DIT_SIZES: dict[str, DiTConfig] = {
         # 0.18 / 0.26 at t = 0.9 / 0.95 with an x0 head against 0.26 / 0.36 with a v head.
         prediction="x0",
     ),
-    "wan2.1-t2v-1.3b": DiTConfig(num_heads=12, head_dim=128, ffn_dim=8960, num_layers=30),
-    "wan2.1-t2v-14b": DiTConfig(num_heads=40, head_dim=128, ffn_dim=13824, num_layers=40),
+    "wan2.1-t2v-1.3b": DiTConfig(num_heads=12, head_dim=128, ffn_dim=8960, num_layers=30, text_mask=False),
+    "wan2.1-t2v-14b": DiTConfig(num_heads=40, head_dim=128, ffn_dim=13824, num_layers=40, text_mask=False),
 }
 
 
@@ -416,7 +420,7 @@ class DiT(nn.Module):
 
         t: flow time in Wan's scale [0, 1000], (B,) per sample or (B, L) per token (tokens in (f, h, w)
         order, w fastest). context: text tokens (B, S, text_dim). context_mask: optional bool (B, S), True for
-        real tokens; None attends to all S tokens (Wan's behaviour, which zero-pads the text to 512 tokens).
+        real tokens; None attends to all S tokens, as does a config with text_mask=False (Wan's behaviour).
         """
         grid = self.token_grid(x)
         self._check_conditions(x, t, context, context_mask, math.prod(grid))
@@ -424,7 +428,8 @@ class DiT(nn.Module):
         tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, L, D)
         temb, modulation, context = self.condition_embedder(t, context, context_mask)
         # temb (B, 1|L, D), modulation (B, 1|L, 6, D), context (B, S, D)
-        mask = None if context_mask is None else context_mask[:, None, None, :]  # (B, 1, 1, S)
+        attend = context_mask if self.cfg.text_mask else None
+        mask = None if attend is None else attend[:, None, None, :]  # (B, 1, 1, S)
         for block in self.blocks:
             tokens = block(tokens, context, modulation, rope, mask)
         shift, scale = (self.scale_shift_table + temb.float()[:, :, None, :]).unbind(

@@ -1,5 +1,6 @@
 """The layers of the causal video VAE (tessera/models/vae.py): causal 3D convolution, RMS norm, residual,
-attention and mid blocks, and the space/time resampling with Wan2.1's first-frame handling.
+attention and mid blocks, the space/time resampling with Wan2.1's first-frame handling, and Wan2.2's level
+blocks (ResidualDownBlock, ResidualUpBlock) with their parameter-free shortcuts (AverageDown, DuplicateUp).
 
 Shape letters as in vae.py: B batch, C channels, F frames, H height, W width. Every module that looks back in
 time takes an optional FeatureCache, the streaming state of one chunked encode or decode.
@@ -134,7 +135,8 @@ class MidBlock(nn.Module):
 
 
 class Resample(nn.Module):
-    """Halve or double H and W (per frame), and for the 3d modes also F:
+    """Halve or double H and W (per frame), and for the 3d modes also F. Upsampling maps the width to
+    `up_dim` (default dim/2).
 
     downsample3d: after the 2D conv, frame 0 passes alone and the rest go through a stride-2 time conv that
         also sees the frame before them: 1 + 2n frames -> 1 + n.
@@ -142,10 +144,11 @@ class Resample(nn.Module):
         past) whose 2C output channels are two frames each: 1 + n frames -> 1 + 2n.
     """
 
-    def __init__(self, dim: int, mode: str) -> None:
+    def __init__(self, dim: int, mode: str, up_dim: int | None = None) -> None:
         super().__init__()
         assert mode in ("downsample2d", "downsample3d", "upsample2d", "upsample3d"), mode
         self.mode = mode
+        up_dim = dim // 2 if up_dim is None else up_dim  # Wan2.1 halves the width; Wan2.2 keeps it
         # `resample` is a Sequential so the conv's state-dict name is `resample.1`, as in Wan2.1
         if mode.startswith("downsample"):
             # pad right/bottom only: a stride-2 3x3 conv then maps H -> H/2 with no centring shift
@@ -153,7 +156,7 @@ class Resample(nn.Module):
         else:
             self.resample = nn.Sequential(
                 nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest-exact"),
-                nn.Conv2d(dim, dim // 2, 3, padding=1),
+                nn.Conv2d(dim, up_dim, 3, padding=1),
             )
         if mode == "downsample3d":
             self.time_conv = CausalConv3d(dim, dim, (3, 1, 1), stride_t=2, past=0)
@@ -193,3 +196,103 @@ class Resample(nn.Module):
             x = self.time_conv(x, cache)  # (B,2C,n,H,W)
             x = rearrange(x, "b (two c) f h w -> b c (f two) h w", two=2)  # (B,C,2n,H,W)
         return x if head is None else torch.cat([head, x], dim=2)  # (B,C,1+2n,H,W)
+
+
+class AverageDown(nn.Module):
+    """The shortcut of a Wan2.2 downsampling block: each (time x space x space) cell of
+    `factor_t x factor_s x factor_s` positions becomes channels, which are then averaged in consecutive groups
+    down to `out_dim`: (B,C,F,H,W) -> (B,C_out,F/ft,H/fs,W/fs), no parameters.
+
+    Time is zero-padded on the left up to a multiple of factor_t, so frame 0 sits alone in its cell with a
+    zero past, as in the strided time conv beside it. Chunks after frame 0 hold whole cells, so streaming
+    needs no state."""
+
+    def __init__(self, in_dim: int, out_dim: int, factor_t: int, factor_s: int) -> None:
+        super().__init__()
+        assert in_dim * factor_t * factor_s**2 % out_dim == 0, (in_dim, out_dim, factor_t, factor_s)
+        self.out_dim, self.factor_t, self.factor_s = out_dim, factor_t, factor_s
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x, (0, 0, 0, 0, -x.shape[2] % self.factor_t, 0))  # (B,C,F',H,W), F' a multiple of ft
+        x = rearrange(
+            x, "b c (f a) (h r) (w q) -> b (c a r q) f h w", a=self.factor_t, r=self.factor_s, q=self.factor_s
+        )  # (B,C*ft*fs*fs,F'/ft,H/fs,W/fs)
+        return rearrange(x, "b (o g) f h w -> b o g f h w", o=self.out_dim).mean(dim=2)  # (B,C_out,...)
+
+
+class DuplicateUp(nn.Module):
+    """The shortcut of a Wan2.2 upsampling block, AverageDown's mirror: each channel is repeated, and the
+    copies are laid out as `factor_t x factor_s x factor_s` cells of `out_dim` channels:
+    (B,C,T,H,W) -> (B,C_out,ft*T,fs*H,fs*W), no parameters.
+
+    Latent frame 0 becomes one frame, not factor_t (as in the time upsampler beside it, which lets frame 0
+    skip its time conv), so the first chunk drops its first factor_t - 1 frames."""
+
+    def __init__(self, in_dim: int, out_dim: int, factor_t: int, factor_s: int) -> None:
+        super().__init__()
+        assert out_dim * factor_t * factor_s**2 % in_dim == 0, (in_dim, out_dim, factor_t, factor_s)
+        self.repeats = out_dim * factor_t * factor_s**2 // in_dim
+        self.factor_t, self.factor_s = factor_t, factor_s
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        x = x.repeat_interleave(self.repeats, dim=1)  # (B,C_out*ft*fs*fs,T,H,W)
+        x = rearrange(
+            x, "b (o a r q) f h w -> b o (f a) (h r) (w q)", a=self.factor_t, r=self.factor_s, q=self.factor_s
+        )  # (B,C_out,ft*T,fs*H,fs*W)
+        if cache is None or self not in cache:  # the chunk holds latent frame 0
+            if cache is not None:
+                cache[self] = x.new_empty(0)  # an empty marker: frame 0 has been seen
+            x = x[:, :, self.factor_t - 1 :]  # (B,C_out,1+ft*(T-1),fs*H,fs*W)
+        return x
+
+
+class ResidualDownBlock(nn.Module):
+    """A Wan2.2 encoder level: residual blocks, then the downsampler (none at the last level), with a
+    parameter-free shortcut (AverageDown) from the level's input to its output."""
+
+    def __init__(
+        self, in_dim: int, out_dim: int, num_res_blocks: int, dropout: float, mode: str | None
+    ) -> None:
+        super().__init__()
+        dims = [in_dim] + [out_dim] * num_res_blocks
+        self.resnets = nn.ModuleList(
+            ResidualBlock(i, o, dropout) for i, o in zip(dims[:-1], dims[1:], strict=True)
+        )
+        self.downsampler = None if mode is None else Resample(out_dim, mode)
+        factor_t, factor_s = (2 if mode == "downsample3d" else 1), (1 if mode is None else 2)
+        self.shortcut = AverageDown(in_dim, out_dim, factor_t, factor_s)
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        shortcut = self.shortcut(x)  # (B,C_out,F',H',W'): what the downsampler makes of F, H, W
+        for resnet in self.resnets:
+            x = resnet(x, cache)
+        if self.downsampler is not None:
+            x = self.downsampler(x, cache)  # (B,C_out,F',H/2,W/2)
+        return x + shortcut
+
+
+class ResidualUpBlock(nn.Module):
+    """A Wan2.2 decoder level: residual blocks, then an upsampler that keeps the width, with a
+    parameter-free shortcut (DuplicateUp) from the level's input to its output. The last level has neither
+    upsampler nor shortcut."""
+
+    def __init__(
+        self, in_dim: int, out_dim: int, num_res_blocks: int, dropout: float, mode: str | None
+    ) -> None:
+        super().__init__()
+        dims = [in_dim] + [out_dim] * (num_res_blocks + 1)
+        self.resnets = nn.ModuleList(
+            ResidualBlock(i, o, dropout) for i, o in zip(dims[:-1], dims[1:], strict=True)
+        )
+        self.upsampler = None if mode is None else Resample(out_dim, mode, up_dim=out_dim)
+        self.shortcut = None
+        if mode is not None:
+            self.shortcut = DuplicateUp(in_dim, out_dim, 2 if mode == "upsample3d" else 1, 2)
+
+    def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
+        shortcut = None if self.shortcut is None else self.shortcut(x, cache)  # (B,C_out,F',2H,2W)
+        for resnet in self.resnets:
+            x = resnet(x, cache)
+        if self.upsampler is None:
+            return x
+        return self.upsampler(x, cache) + shortcut  # (B,C_out,F',2H,2W), F' = 1+2n or F
