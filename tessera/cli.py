@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the model's size)",
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="DiT and text encoder weights"
+    )
+    p.add_argument(
+        "--vae-tile", type=int, default=None, help="decode in tiles of this many pixels a side (less memory)"
+    )
+    p.add_argument(
+        "--offload-text", action="store_true", help="run the text encoder on the CPU (frees device memory)"
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--image", type=Path, default=None, help="image to animate: it becomes the --image-frame"
@@ -290,7 +299,13 @@ def _generate(args: argparse.Namespace) -> int:
             if args.storyboard
             else "a PROMPT is needed (or --storyboard FILE)"
         )
-    generator = Generator(args.model, device=args.device)
+    generator = Generator(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        vae_tile=args.vae_tile,
+        offload_text=args.offload_text,
+    )
     fps = generator.spec["video"]["fps"]
     shots = modes.read_storyboard(args.storyboard, fps) if args.storyboard else None
     height = width = None

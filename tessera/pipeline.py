@@ -27,7 +27,7 @@ from tessera.diffusion.sampler import SOLVERS, guided, sample
 from tessera.diffusion.schedule import SCHEDULES, integer_network_times
 from tessera.models.dit import token_times
 from tessera.models.text import TextEmbedding, build_text_encoder
-from tessera.weights import SHIPPED_MODEL, load_model
+from tessera.weights import DTYPES, SHIPPED_MODEL, check_fits, load_model
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,43 @@ class Generator:
     """A loaded model (DiT + VAE + text encoder) ready to generate: a tessera model folder, or a diffusers
     Wan folder (model_index.json), which runs with Wan's own settings (convert/wan_pipeline.py)."""
 
-    def __init__(self, model_dir: str | Path | None = None, *, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: str = "fp32",
+        vae_tile: int | None = None,
+        offload_text: bool = False,
+    ) -> None:
+        """dtype: the DiT's and text encoder's weights, "fp32", "bf16" or "fp16" (the VAE stays float32).
+        vae_tile: decode in spatial tiles of this many pixels a side (blended seams), so decoding memory
+        follows the tile, not the frame; the VAE streams over time either way. offload_text: run the text
+        encoder on the CPU, keeping the device's memory for the DiT (UMT5-XXL alone is 11 GB in bf16)."""
         self.model_dir = Path(model_dir) if model_dir is not None else SHIPPED_MODEL
         if not self.model_dir.is_dir():
             raise ValueError(f"model folder {self.model_dir} does not exist")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         self.device = torch.device(device)
-        dits, self.vae, self.spec = load_model(self.model_dir, self.device)
+        check_fits(self.model_dir, self.device, DTYPES[dtype])
+        dits, self.vae, self.spec = load_model(self.model_dir, self.device, DTYPES[dtype])
         # A two-expert model (Wan2.2 A14B): the first DiT denoises above the boundary time, the second below.
         self.dit, self.experts = dits[0], dits[1:]
-        self.text_encoder = build_text_encoder(self.spec["text_encoder"], device=self.device)
+        self.vae_tile = self._check_tile(vae_tile)
+        text_device = torch.device("cpu") if offload_text else self.device
+        self.text_encoder = build_text_encoder(
+            self.spec["text_encoder"], device=text_device, dtype=DTYPES[dtype]
+        )
+
+    def _check_tile(self, tile: int | None) -> tuple[int, int] | None:
+        """Pixels a side -> (h, w) latent cells for VideoVAE.decode."""
+        if tile is None:
+            return None
+        sf = self.vae.cfg.spatial_factor
+        if tile < sf or tile % sf:
+            raise ValueError(f"vae_tile {tile} must be a positive multiple of the VAE's spatial factor {sf}")
+        return (tile // sf, tile // sf)
 
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
         """The request with defaults filled in, checked against what the model can do."""
@@ -203,7 +231,7 @@ class Generator:
             mask=mask,
             progress=progress,
         )
-        video = self.vae.decode_latents(latents)[0]  # (3, F, H, W)
+        video = self.vae.decode_latents(latents, tile=self.vae_tile)[0]  # (3, F, H, W)
         fps = self.spec["video"]["fps"]
         return GeneratedVideo(
             frames=to_frames(video), fps=fps, request=r, info={"model": str(self.model_dir)}

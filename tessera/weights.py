@@ -11,6 +11,8 @@ The model shipped inside the package lives in tessera/weights/world (SHIPPED_MOD
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tessera.models.dit import DiT, DiTConfig
 from tessera.models.vae import VAEConfig, VideoVAE
 
 SHIPPED_MODEL = Path(__file__).parent / "weights" / "world"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODEL_FORMAT = "tessera-model"
 
 
@@ -47,7 +50,7 @@ def load_weights(module: nn.Module, path: str | Path, *, new_children: tuple[str
     if not path.is_file():
         raise ValueError(f"{path}: no such weights file")
     ref = next(module.parameters())
-    tensors = {k: v.to(ref.dtype) for k, v in load_file(str(path), device=str(ref.device)).items()}
+    tensors = load_file(str(path), device=str(ref.device))  # load_state_dict casts to each parameter's dtype
     prefixes = tuple(f"{name}." for name in new_children)
     held = sorted(k for k in tensors if k.startswith(prefixes))
     if held:
@@ -62,9 +65,11 @@ def load_weights(module: nn.Module, path: str | Path, *, new_children: tuple[str
     return module
 
 
-def _build(cls, cfg, device: torch.device | str):
+def _build(cls, cfg, device: torch.device | str, dtype: torch.dtype = torch.float32):
     with torch.device("meta"):
         module = cls(cfg)
+    if dtype != torch.float32:  # cast while on meta, so the full-precision weights are never allocated
+        module = module.cast(dtype)
     module.to_empty(device=device)
     module.init_weights()  # recomputes non-persistent buffers (RoPE tables); weights are overwritten next
     return module
@@ -146,18 +151,19 @@ def read_model_spec(folder: str | Path) -> dict[str, Any]:
 
 
 def load_model_dir(
-    folder: str | Path, device: torch.device | str = "cpu"
+    folder: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[DiT, VideoVAE, dict[str, Any]]:
-    """DiT and VAE of a model folder, in float32 eval mode, plus its model.json."""
+    """DiT (in `dtype`, as DiT.cast) and VAE (float32) of a model folder, in eval mode, and its model.json."""
     folder = Path(folder)
     meta = read_model_spec(folder)
-    dit = load_weights(_build(DiT, DiTConfig.from_dict(meta["dit"]), device), folder / "dit.safetensors")
+    dit = _build(DiT, DiTConfig.from_dict(meta["dit"]), device, dtype)
+    dit = load_weights(dit, folder / "dit.safetensors")
     vae = load_weights(_build(VideoVAE, VAEConfig.from_dict(meta["vae"]), device), folder / "vae.safetensors")
     return dit.eval().requires_grad_(False), vae.eval().requires_grad_(False), meta
 
 
 def load_model(
-    folder: str | Path, device: torch.device | str = "cpu"
+    folder: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[list[DiT], VideoVAE, dict[str, Any]]:
     """What `Generator` runs: a tessera model folder or a diffusers Wan folder (model_index.json).
 
@@ -167,13 +173,44 @@ def load_model(
 
     folder = Path(folder)
     if is_diffusers_folder(folder):
-        return read_wan_pipeline(folder, device)
-    dit, vae, spec = load_model_dir(folder, device)
+        return read_wan_pipeline(folder, device, dtype)
+    dit, vae, spec = load_model_dir(folder, device, dtype)
     dits = [dit]
     if "experts" in spec["sample"]:
-        expert = load_weights(_build(DiT, dit.cfg, device), folder / "dit_2.safetensors")
+        expert = load_weights(_build(DiT, dit.cfg, device, dtype), folder / "dit_2.safetensors")
         dits.append(expert.eval().requires_grad_(False))
     kind, _, path = spec["text_encoder"].partition(":")
     if path and not Path(path).is_absolute():
         spec = {**spec, "text_encoder": f"{kind}:{(folder / path).resolve()}"}
     return dits, vae, spec
+
+
+def check_fits(folder: str | Path, device: torch.device, dtype: torch.dtype) -> None:
+    """ValueError before loading when the DiT weights alone exceed the device's free memory (CUDA) or the
+    machine's available memory (CPU), saying what would help; a model that passes may still run short on
+    activations. Weight sizes come from the safetensors headers, so nothing is read in full."""
+    folder = Path(folder)
+    files = sorted({*folder.glob("dit*.safetensors"), *folder.glob("transformer*/*.safetensors")})
+    if not files:
+        return
+    needed = sum(_num_elements(f) for f in files) * torch.finfo(dtype).bits // 8
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    elif device.type == "cpu" and hasattr(os, "sysconf"):
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    else:
+        return
+    if needed > free:
+        gib = 2**30
+        raise ValueError(
+            f"{folder}: the DiT weights need {needed / gib:.1f} GiB in {str(dtype).removeprefix('torch.')}, "
+            f"but {device} has {free / gib:.1f} GiB free; try --dtype bf16 (half of fp32) or a device with "
+            "more memory"
+        )
+
+
+def _num_elements(path: Path) -> int:
+    """Elements of all tensors in a safetensors file, from its header."""
+    with path.open("rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")

@@ -155,7 +155,8 @@ def load_wan_dit(
 ) -> DiT:
     """A DiT holding Wan2.1 T2V weights from a diffusers folder or an original-layout safetensors file.
 
-    Loading is strict (every tensor used, every weight present, shapes equal). dtype None keeps the file's.
+    Loading is strict (every tensor used, every weight present, shapes equal). dtype None keeps the file's;
+    otherwise the weights are cast as `DiT.cast` does (the time path and norms stay float32).
     The model is built on the meta device, so no memory is spent on a random init first.
     """
     path = Path(path)
@@ -167,7 +168,7 @@ def load_wan_dit(
             state = {original_to_diffusers_dit_key(key): tensor for key, tensor in state.items()}
         cfg = dit_config_from_state_dict(state)
     with torch.device("meta"):
-        model = DiT(cfg)
+        model = DiT(cfg) if dtype is None else DiT(cfg).cast(dtype)
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -182,7 +183,12 @@ def load_wan_dit(
     if wrong:
         raise ValueError(f"{path}: tensor shapes differ from {cfg} (key, file, model): {wrong[:5]}")
     model.load_state_dict(
-        {key: t.to(device=device, dtype=dtype) for key, t in state.items()}, strict=True, assign=True
+        {
+            key: t.to(device=device, dtype=None if dtype is None else expected[key].dtype)
+            for key, t in state.items()
+        },
+        strict=True,
+        assign=True,
     )
     model.rope.to_empty(device=device)  # the rotary tables are buffers, not weights: compute them here
     model.rope.reset_tables()

@@ -47,7 +47,6 @@ UNIPC_SETTINGS = {
     "lower_order_final": True,
     "final_sigmas_type": "zero",
 }
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def is_diffusers_folder(path: str | Path) -> bool:
@@ -142,7 +141,7 @@ def convert_wan(src: str | Path, out: str | Path, *, dtype: str = "bf16") -> Pat
     """Write a tessera model folder at `out` from a diffusers Wan folder: dit.safetensors (and
     dit_2.safetensors for a second expert) in `dtype`, vae.safetensors, model.json, and the folder's
     text_encoder/ and tokenizer/ (hard links where the file system allows, else copies)."""
-    from tessera.weights import save_model_dir, save_weights
+    from tessera.weights import DTYPES, save_model_dir, save_weights
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")

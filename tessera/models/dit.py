@@ -45,6 +45,8 @@ from tessera.models.layers import (
 )
 
 PREDICTIONS = ("v", "x0")
+# Parts kept in float32 under a bf16/fp16 cast (diffusers' WanTransformer3DModel._keep_in_fp32_modules).
+FP32_PARTS = {"time_embedder", "scale_shift_table", "norm1", "norm2", "norm3"}
 # With x0 prediction the velocity is (x_t - x0_hat) / t; near t = 0 the division would blow up the network's
 # small errors, so t is floored here (JiT's t_eps). Only the last few percent of a trajectory are affected.
 X0_MIN_TIME = 0.05
@@ -332,6 +334,16 @@ class DiT(nn.Module):
         # Head (shift, scale) offsets; the head is modulated by the time embedding itself, not by time_proj.
         self.scale_shift_table = nn.Parameter(torch.empty(1, 2, dim))
         self.init_weights()
+
+    def cast(self, dtype: torch.dtype) -> DiT:
+        """Weights to `dtype` (bf16 / fp16 halve a model's memory), except the time embedder, the modulation
+        tables and the norms, which stay float32 as Wan and diffusers keep them: their rounding would
+        compound over every block and step, for a few parameters."""
+        self.to(dtype)
+        for name, param in self.named_parameters():
+            if FP32_PARTS & set(name.split(".")):
+                param.data = param.data.float()
+        return self
 
     @torch.no_grad()
     def init_weights(self) -> None:
