@@ -13,6 +13,7 @@ guidance, the VAE decodes the result.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,15 @@ class Generator:
         return velocity
 
     @torch.inference_mode()
-    def generate(self, request: GenerationRequest, *, progress: bool = False) -> GeneratedVideo:
+    def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        progress: bool = False,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> GeneratedVideo:
+        """The video for `request`. progress: a progress bar; callback(done, total): called after each
+        sampling step (what a server reports as a job's progress)."""
         r = self.resolve(request)
         g = torch.Generator().manual_seed(r.seed)
         noise = torch.randn(self.latent_shape(r), generator=g).to(self.device)
@@ -230,6 +239,7 @@ class Generator:
             clean=clean,
             mask=mask,
             progress=progress,
+            callback=callback,
         )
         video = self.vae.decode_latents(latents, tile=self.vae_tile)[0]  # (3, F, H, W)
         fps = self.spec["video"]["fps"]

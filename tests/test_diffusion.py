@@ -273,3 +273,14 @@ def test_sample_rejects_bad_inputs():
 def test_progress_bar(capsys):
     sample(CountingVelocity(), torch.randn(1, 2, 1, 2, 2), sigmas(3), progress=True)
     assert "3/3" in capsys.readouterr().err
+
+
+def test_sample_reports_each_step_to_the_callback():
+    seen = []
+    sample(
+        lambda x, t: torch.zeros_like(x),
+        torch.randn(1, 2, 1, 2, 2),
+        sigmas(3),
+        callback=lambda *a: seen.append(a),
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]

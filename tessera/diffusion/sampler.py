@@ -86,13 +86,15 @@ def sample(
     clean: Tensor | None = None,
     mask: Tensor | None = None,
     progress: bool = False,
+    callback: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Integrate from ``sigmas[0]`` to 0 and return x0, shape and dtype of ``noise`` (B, C, F, H, W).
 
     ``sigmas`` is a schedule from schedule.py (strictly decreasing, ending at 0). ``clean`` and ``mask`` come
     together or not at all; their meaning is in the module docstring. ``progress`` shows a bar with rate and
-    ETA. Keep ``noise`` in float32: the state accumulates many small steps; casting to the network's dtype is
-    the velocity function's business.
+    ETA; ``callback(done, total)`` is called after each step (a server's progress). Keep ``noise`` in
+    float32: the state accumulates many small steps; casting to the network's dtype is the velocity
+    function's business.
     """
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
@@ -115,7 +117,9 @@ def sample(
     x0_prev = tau_prev = None
     unipc_history: list[_UniPCStart] = []
     steps = list(zip(times[:-1], times[1:], strict=True))
-    for t, t_next in tqdm(steps, desc=f"sampling ({solver})", unit="step", disable=not progress):
+    for i, (t, t_next) in enumerate(
+        tqdm(steps, desc=f"sampling ({solver})", unit="step", disable=not progress)
+    ):
         tau, tau_next = t * free, t_next * free
         v = velocity(x, tau)
         if solver == "euler" or t_next == 0:
@@ -128,6 +132,8 @@ def sample(
         else:
             x, unipc_history = _unipc_step(x, v, tau, tau_next, unipc_history)
         tau_prev = tau
+        if callback is not None:
+            callback(i + 1, len(steps))
     return x
 
 
