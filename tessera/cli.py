@@ -14,6 +14,8 @@ tessera eval score VIDEO (--spec F | --prompt P)
 tessera eval run --model DIR --num N --out DIR  generate and score held-out prompts, with a report
 tessera eval compare A B                    two eval run reports on the same prompts, prompt by prompt
 tessera convert wan SRC OUT [--dtype bf16]  a diffusers Wan folder -> a tessera model folder
+tessera serve [--model DIR] [--port 8000] [--data DIR] [--workers N]   the HTTP videos API and its page
+tessera verify FILE [--trust CA.pem]        print a video's C2PA manifest; exit 1 if it does not validate
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ SIZE_HELP = "canvas as WIDTHxHEIGHT in pixels, e.g. 128x128, 160x90 (16:9), 90x1
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'WIDTHxHEIGHT' -> (height, width)."""
+    """'WIDTHxHEIGHT' -> (height, width), as `generate` and the server read sizes (task.parse_size)."""
+    from tessera.task import parse_size as parse
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 128x128") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small: each side must be >= 8 pixels")
-    return h, w
+        return parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _add_canvas_args(p: argparse.ArgumentParser) -> None:
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", type=float, default=None, help="timestep shift (default: the model's)")
     p.add_argument("--solver", default=None, help="euler, heun, dpmpp_2m or unipc (default: the model's)")
     p.add_argument("--negative", default=None, help="negative prompt (default: the model's, usually empty)")
+    p.add_argument(
+        "--step-cache",
+        type=float,
+        default=0.0,
+        help="skip the DiT's later blocks on steps where its first block changed less than this (e.g. 0.1; "
+        "faster, slightly different; default 0 = off)",
+    )
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
     p.add_argument(
         "--size",
@@ -120,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how much of the --image or --edit video is kept, in (0, 1] (default 1 for --image, 0.6 for "
         "--edit, which must stay below 1)",
     )
+    _add_policy_and_signing_args(p)
     for name, what in (("train-vae", "the video VAE"), ("train-dit", "the diffusion transformer")):
         p = commands.add_parser(name, help=f"train {what} (resumes from the run folder's checkpoints)")
         p.add_argument("--preset", required=True, help="a named config from tessera.presets")
@@ -198,7 +207,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", type=Path, help="the diffusers folder, e.g. Wan2.1-T2V-1.3B-Diffusers")
     p.add_argument("out", type=Path, help="the new tessera model folder (must not exist or be empty)")
     p.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16", help="weights (default bf16)")
+
+    p = commands.add_parser(
+        "serve", help="the HTTP videos API (OpenAI's shape), its job queue and a web page"
+    )
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path("tessera-data"),
+        help="job database and videos (default tessera-data)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes, each loading the model (default 1)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device of the workers (default cpu)")
+    p.add_argument(
+        "--dtype", choices=("fp32", "bf16", "fp16"), default="fp32", help="DiT and text encoder weights"
+    )
+    p.add_argument("--max-queued", type=int, default=100, help="queued jobs before new ones get HTTP 429")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=20.0, help="largest input_reference upload (default 20)"
+    )
+    _add_policy_and_signing_args(p)
+
+    p = commands.add_parser("verify", help="check a video's C2PA manifest: exit 0 if it validates, 1 if not")
+    p.add_argument("file", type=Path, help="a video file (.mp4, .gif, .webp), image, or PNG frame folder")
+    p.add_argument(
+        "--trust", type=Path, action="append", default=[], help="a CA (PEM) to trust besides the local one"
+    )
+    p.add_argument("--json", action="store_true", help="print the whole manifest store as JSON")
     return ap
+
+
+def _add_policy_and_signing_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="prompt policy 'package.module:function' (prompt -> None, or a reason to refuse; default: a "
+        "word list in English and Chinese)",
+    )
+    p.add_argument(
+        "--sign-cert", type=Path, default=None, help="PEM certificate chain to sign videos with (C2PA)"
+    )
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        default=None,
+        help="its private key (default for both: a local CA and certificate, made on first use)",
+    )
 
 
 def _add_scene_source(p: argparse.ArgumentParser) -> None:
@@ -230,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             return 0
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "convert":
             from tessera.convert.wan_pipeline import convert_wan
 
@@ -286,19 +349,33 @@ def _world(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from tessera import provenance
+    from tessera.pipeline import Generator
+    from tessera.policy import check_prompts, load_policy
+    from tessera.task import VideoTask, rehearse, run
 
-    from tessera import modes
-    from tessera.conditioning import Condition
-    from tessera.data.video_io import read_video
-    from tessera.pipeline import GenerationRequest, Generator
-
-    if (args.prompt is None) == (args.storyboard is None):
-        raise ValueError(
-            "give a PROMPT, or --storyboard FILE (whose shots hold the prompts), not both"
-            if args.storyboard
-            else "a PROMPT is needed (or --storyboard FILE)"
-        )
+    task = VideoTask(
+        prompt=args.prompt,
+        size=args.size,
+        num_frames=args.frames,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        shift=args.shift,
+        solver=args.solver,
+        negative_prompt=args.negative,
+        image=args.image,
+        image_frame=args.image_frame,
+        strength=args.strength,
+        extend=(args.extend[0], Path(args.extend[1])) if args.extend else None,
+        connect=tuple(args.connect) if args.connect else None,
+        loop=args.loop,
+        edit=args.edit,
+        duration=args.duration,
+        storyboard=args.storyboard,
+    )
+    check_prompts(load_policy(args.policy), task.prompts())
+    signing = provenance.signing(args.sign_cert, args.sign_key)
     generator = Generator(
         args.model,
         device=args.device,
@@ -306,71 +383,23 @@ def _generate(args: argparse.Namespace) -> int:
         vae_tile=args.vae_tile,
         offload_text=args.offload_text,
     )
-    fps = generator.spec["video"]["fps"]
-    shots = modes.read_storyboard(args.storyboard, fps) if args.storyboard else None
-    height = width = None
-    if args.size:
-        size = args.size.strip()
-        height, width = generator.size_for_aspect(size) if ":" in size else _size_arg(size)
-    request = GenerationRequest(
-        prompt=shots[0].prompt if shots else args.prompt,
-        negative_prompt=args.negative,
-        num_frames=args.frames,
-        height=height,
-        width=width,
-        steps=args.steps,
-        guidance=args.guidance,
-        shift=args.shift,
-        solver=args.solver,
-        seed=args.seed,
-    )
-    window = generator.resolve(request)
+    window = rehearse(generator, task)
     if Path(args.out).suffix.lower() in IMAGE_SUFFIXES and (
-        window.num_frames != 1 or args.extend or args.connect or args.loop or args.duration or shots
+        window.num_frames != 1 or task.mode in ("extend", "connect", "loop", "long", "storyboard")
     ):
         raise ValueError(
             f"{args.out} is an image file, for --frames 1 only; use .mp4, .gif, .webp or a folder"
         )
-
-    def media(path: Path, **kwargs):  # frames at the output's size and the model's frame rate
-        return read_video(path, size=(window.height, window.width), fps=fps, **kwargs).frames
-
-    if args.extend:
-        direction, path = args.extend
-        video = modes.extend(generator, request, media(Path(path)), direction, progress=True)
-    elif args.connect:
-        first, second = (media(path) for path in args.connect)
-        video = modes.connect(generator, request, first, second, progress=True)
-    elif args.loop:
-        video = modes.loop(generator, request, progress=True)
-    elif args.edit:
-        strength = 0.6 if args.strength is None else args.strength
-        video = modes.edit(generator, request, media(args.edit), strength, progress=True)
-    elif args.duration is not None:
-        if not args.duration > 0:
-            raise ValueError(f"--duration must be a positive number of seconds, got {args.duration}")
-        video = modes.long_video(generator, request, round(args.duration * fps), progress=True)
-    elif shots:
-        video = modes.storyboard(generator, request, shots, progress=True)
-    else:
-        if args.image is not None:
-            image = media(args.image, num_frames=1)[0]  # (H, W, 3)
-            strength = 1.0 if args.strength is None else args.strength
-            request = replace(request, conditions=(Condition(image, args.image_frame, strength),))
-        video = generator.generate(request, progress=True)
-    _write_output(args.out, video.frames, video.fps)
+    video = run(generator, task, progress=True)
+    claim = provenance.claim_for(generator.model_dir, task.prompts(), task.mode)
+    provenance.write_signed(
+        args.out, lambda path: _write_output(path, video.frames, video.fps), claim, signing
+    )
     r = video.request
     count, mode = len(video.frames), video.info.get("mode")
     what = f"{count} frame{'s' * (count != 1)}, {r.width}x{r.height}, {video.fps} fps, seed {r.seed}"
-    print(f"wrote {args.out} ({what}{', ' + mode if mode else ''})")
+    print(f"wrote {args.out} ({what}{', ' + mode if mode else ''}), signed (C2PA)")
     return 0
-
-
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except argparse.ArgumentTypeError as e:
-        raise ValueError(str(e)) from None
 
 
 def _write_output(path: Path, frames, fps: float) -> None:
@@ -384,6 +413,36 @@ def _write_output(path: Path, frames, fps: float) -> None:
         Image.fromarray(frames[0]).save(path)
         return
     write_video(path, frames, fps)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from tessera.serve.api import ServeConfig, serve
+
+    config = ServeConfig(
+        data=args.data,
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        device=args.device,
+        dtype=args.dtype,
+        policy=args.policy,
+        sign_cert=args.sign_cert,
+        sign_key=args.sign_key,
+        max_queued=args.max_queued,
+        max_upload_mb=args.max_upload_mb,
+    )
+    serve(config)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tessera.provenance import verify
+
+    results = verify(args.file, trust=args.trust)
+    for result in results:
+        print(json.dumps(result.manifest, indent=2) if args.json else result.summary())
+    return 0 if all(result.ok for result in results) else 1
 
 
 def _train(args: argparse.Namespace) -> int:

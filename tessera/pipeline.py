@@ -26,7 +26,7 @@ from tessera.data.dataset import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import SOLVERS, guided, sample
 from tessera.diffusion.schedule import SCHEDULES, integer_network_times
-from tessera.models.dit import token_times
+from tessera.models.dit import StepCache, token_times
 from tessera.models.text import TextEmbedding, build_text_encoder
 from tessera.weights import DTYPES, SHIPPED_MODEL, check_fits, load_model
 
@@ -46,6 +46,9 @@ class GenerationRequest:
     solver: str | None = None
     seed: int = 0
     conditions: tuple[Condition, ...] = ()  # known media in the output (image to video, ...): conditioning.py
+    # Skip the DiT's blocks after the first where its residual changed by less than this since the last full
+    # step (models/dit.py StepCache): faster, slightly different video; 0 runs every block.
+    step_cache: float = 0.0
 
 
 @dataclass
@@ -138,6 +141,8 @@ class Generator:
             raise ValueError(f"unknown solver {r.solver!r}; allowed: {', '.join(SOLVERS)}")
         if r.guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {r.guidance}")
+        if not 0 <= r.step_cache < 1:
+            raise ValueError(f"step_cache must be in [0, 1) (0 = off; larger skips more), got {r.step_cache}")
         return r
 
     def size_for_aspect(self, aspect: str) -> tuple[int, int]:
@@ -179,39 +184,42 @@ class Generator:
             return integer_network_times(t, schedule)
         return t * TIME_SCALE
 
-    def _velocity(self, text: TextEmbedding, schedule: torch.Tensor, dit: torch.nn.Module):
-        """A DiT as the sampler's velocity function, with the text fixed."""
+    def _velocity(
+        self, text: TextEmbedding, schedule: torch.Tensor, dit: torch.nn.Module, cache: StepCache | None
+    ):
+        """A DiT as the sampler's velocity function, with the text (and a step cache of its own) fixed."""
 
         def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
-            return dit(x, self._network_time(t_field, schedule), text.tokens, text.mask)
+            return dit(x, self._network_time(t_field, schedule), text.tokens, text.mask, cache=cache)
 
         return velocity
 
     def _guided_velocity(self, r: GenerationRequest, schedule: torch.Tensor):
-        """The velocity the sampler integrates: the prompt guided against the negative one. A two-expert model
-        (Wan2.2 A14B) switches to its second DiT where the step's time falls below the boundary, with the same
-        guidance (diffusers' default for its guidance_scale_2)."""
+        """(velocity, step caches): what the sampler integrates, the prompt guided against the negative one.
+        A two-expert model (Wan2.2 A14B) switches to its second DiT where the step's time falls below the
+        boundary, with the same guidance (diffusers' default for its guidance_scale_2)."""
         cond = self.text_encoder.encode([r.prompt]).to(self.device)
         uncond = self.text_encoder.encode([r.negative_prompt]).to(self.device) if r.guidance != 1 else None
+        caches: list[StepCache] = []
+
+        def of(text: TextEmbedding, dit: torch.nn.Module):
+            cache = StepCache(r.step_cache) if r.step_cache > 0 else None
+            caches.extend([cache] if cache else [])
+            return self._velocity(text, schedule, dit, cache)
+
         velocities = [
-            self._velocity(cond, schedule, dit)
-            if uncond is None
-            else guided(
-                self._velocity(cond, schedule, dit), self._velocity(uncond, schedule, dit), r.guidance
-            )
+            of(cond, dit) if uncond is None else guided(of(cond, dit), of(uncond, dit), r.guidance)
             for dit in (self.dit, *self.experts)
         ]
         if not self.experts:
-            return velocities[0]
+            return velocities[0], caches
         boundary = self.spec["sample"]["experts"]["boundary"] * TIME_SCALE
 
         def velocity(x: torch.Tensor, t_field: torch.Tensor) -> torch.Tensor:
-            step_time = self._network_time(
-                t_field, schedule
-            ).max()  # known latents sit at 0, the free ones at t
+            step_time = self._network_time(t_field, schedule).max()  # known latents sit at 0, free ones at t
             return velocities[0 if step_time >= boundary else 1](x, t_field)
 
-        return velocity
+        return velocity, caches
 
     @torch.inference_mode()
     def generate(
@@ -227,7 +235,7 @@ class Generator:
         g = torch.Generator().manual_seed(r.seed)
         noise = torch.randn(self.latent_shape(r), generator=g).to(self.device)
         schedule = self.schedule(r)
-        velocity = self._guided_velocity(r, schedule)
+        velocity, caches = self._guided_velocity(r, schedule)
         clean = mask = None
         if r.conditions:
             clean, mask = build_conditioning(r.conditions, self.vae, self.latent_shape(r), r.num_frames)
@@ -243,6 +251,7 @@ class Generator:
         )
         video = self.vae.decode_latents(latents, tile=self.vae_tile)[0]  # (3, F, H, W)
         fps = self.spec["video"]["fps"]
-        return GeneratedVideo(
-            frames=to_frames(video), fps=fps, request=r, info={"model": str(self.model_dir)}
-        )
+        info = {"model": str(self.model_dir)}
+        if caches:  # the share of DiT calls that ran the first block only
+            info["blocks_skipped"] = sum(c.skipped for c in caches) / max(1, sum(c.calls for c in caches))
+        return GeneratedVideo(frames=to_frames(video), fps=fps, request=r, info=info)

@@ -12,7 +12,7 @@ from tessera.convert.wan_dit import (
     load_wan_dit,
     original_to_diffusers_dit_key,
 )
-from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, PatchEmbed3d, pool_text
+from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, PatchEmbed3d, StepCache, pool_text
 from tessera.models.layers import timestep_embedding
 from tessera.weights import load_weights, save_weights
 
@@ -402,3 +402,21 @@ def test_load_wan_dit_reads_a_folder_written_by_diffusers(tmp_path):
     x, t, context = inputs()
     with torch.no_grad():
         assert rel_err(ours(x, t, context), ref(x, t, context, return_dict=False)[0]) < 1e-5
+
+
+def test_step_cache_skips_only_when_the_first_block_barely_changed():
+    model = random_dit()
+    x, t, context = inputs()
+    with torch.no_grad():
+        full = model(x, t, context)
+        never = StepCache(0.0)
+        assert torch.equal(model(x, t, context, cache=never), full)
+        assert torch.equal(model(x, t, context, cache=never), full) and never.skipped == 0
+        cache = StepCache(0.1)
+        model(x, t, context, cache=cache)  # the first call always runs every block
+        nearby = model(x + 1e-3 * torch.randn_like(x), t, context, cache=cache)  # first block: 3e-4 change
+        assert cache.skipped == 1 and rel_err(nearby, full) < 0.05  # the other blocks' residual reused
+        model(torch.randn_like(x), t, context, cache=cache)  # another input (0.3 change): a full step
+        assert cache.skipped == 1 and cache.calls == 3
+    with pytest.raises(ValueError, match="threshold"):
+        StepCache(-1)

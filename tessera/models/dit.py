@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -427,23 +427,56 @@ class DiT(nn.Module):
         t: torch.Tensor,
         context: torch.Tensor,
         context_mask: torch.Tensor | None = None,
+        cache: StepCache | None = None,
     ) -> torch.Tensor:
         """Velocity (B, C_out, F, H, W) for latents x (B, C_in, F, H, W).
 
         t: flow time in Wan's scale [0, 1000], (B,) per sample or (B, L) per token (tokens in (f, h, w)
         order, w fastest). context: text tokens (B, S, text_dim). context_mask: optional bool (B, S), True for
         real tokens; None attends to all S tokens, as does a config with text_mask=False (Wan's behaviour).
+        cache: a StepCache for sampling, which may reuse the blocks' work of the previous step (one cache per
+        velocity function: the conditional and unconditional calls each need their own).
         """
         grid = self.token_grid(x)
         self._check_conditions(x, t, context, context_mask, math.prod(grid))
+        state = self.embed(x, t, context, context_mask, grid)
+        first = self.blocks[0](state.tokens, state.context, state.modulation, state.rope, state.mask)
+        if cache is not None and cache.reuse(first - state.tokens):
+            tokens = first + cache.rest  # the other blocks' work at the last full step
+        else:
+            tokens = first
+            for block in self.blocks[1:]:
+                tokens = block(tokens, state.context, state.modulation, state.rope, state.mask)
+            if cache is not None:
+                cache.rest = tokens - first
+        return self.head(x, t, tokens, state.temb, grid)
+
+    def embed(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor | None,
+        grid: tuple[int, int, int],
+    ) -> BlockInputs:
+        """What every block reads: tokens (B, L, D), text (B, S, D), modulation, RoPE tables, text mask."""
         rope = self.rope(grid, x.device)  # cos, sin: (L, K/2)
         tokens = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))  # (B, L, D)
         temb, modulation, context = self.condition_embedder(t, context, context_mask)
         # temb (B, 1|L, D), modulation (B, 1|L, 6, D), context (B, S, D)
         attend = context_mask if self.cfg.text_mask else None
         mask = None if attend is None else attend[:, None, None, :]  # (B, 1, 1, S)
-        for block in self.blocks:
-            tokens = block(tokens, context, modulation, rope, mask)
+        return BlockInputs(tokens, context, modulation, rope, mask, temb)
+
+    def head(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        tokens: torch.Tensor,
+        temb: torch.Tensor,
+        grid: tuple[int, ...],
+    ) -> torch.Tensor:
+        """The last blocks' tokens (B, L, D) -> the velocity (B, C_out, F, H, W)."""
         shift, scale = (self.scale_shift_table + temb.float()[:, :, None, :]).unbind(
             dim=2
         )  # (B, 1|L, D) each
@@ -469,6 +502,43 @@ class DiT(nn.Module):
             return t.view(-1, 1, 1, 1, 1)  # (B, 1, 1, 1, 1)
         patches = t[:, :, None].expand(-1, -1, math.prod(self.cfg.patch_size))  # (B, L, pt*ph*pw)
         return self.unpatchify(patches, grid)  # (B, 1, F, H, W)
+
+
+class BlockInputs(NamedTuple):
+    tokens: torch.Tensor  # (B, L, D), the patch embedding
+    context: torch.Tensor  # (B, S, D), the text at model width
+    modulation: torch.Tensor  # (B, 1|L, 6, D)
+    rope: tuple[torch.Tensor, torch.Tensor]  # cos, sin (L, K/2)
+    mask: torch.Tensor | None  # (B, 1, 1, S) for cross-attention
+    temb: torch.Tensor  # (B, 1|L, D), for the head
+
+
+class StepCache:
+    """First-block residual caching for sampling (the "first block cache" of ParaAttention, after TeaCache,
+    Liu et al. 2024): consecutive sampling steps change the blocks' work little, and how much the first
+    block's residual changed says how much the rest would. When it changed by less than `threshold`
+    (mean absolute change over mean absolute value), the rest of the blocks are skipped and their residual
+    from the last full step is added instead. threshold 0 never skips. A cache serves one velocity function
+    through one sampling run."""
+
+    def __init__(self, threshold: float) -> None:
+        if not (threshold >= 0 and math.isfinite(threshold)):
+            raise ValueError(f"step cache threshold must be a finite number >= 0, got {threshold}")
+        self.threshold = threshold
+        self.first: torch.Tensor | None = None  # the first block's residual at the last full step
+        self.rest: torch.Tensor | None = None  # the other blocks' residual at the last full step
+        self.calls = self.skipped = 0
+
+    def reuse(self, first: torch.Tensor) -> bool:
+        """Whether this call may reuse `rest`, given its first block's residual (B, L, D)."""
+        self.calls += 1
+        if self.rest is not None and self.first is not None and first.shape == self.first.shape:
+            change = (first - self.first).abs().mean() / self.first.abs().mean().clamp_min(1e-12)
+            if change.item() < self.threshold:
+                self.skipped += 1
+                return True
+        self.first = first
+        return False
 
 
 def velocity_from_x0(x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
