@@ -147,8 +147,8 @@ def test_sigmas_endpoints_and_wan_parity():
         sched = sigmas(n, shift=s)
         assert sched.shape == (n + 1,) and sched.dtype == torch.float64
         assert sched[0] == 1 and sched[-1] == 0 and (sched[1:] < sched[:-1]).all()
-    # Wan2.1 / diffusers UniPC at 50 steps, shift 3: timesteps 999, 993, 986, 979, 971 (reference/wan21.md
-    # 3.3; the first is 1 - 1e-6 there).
+    # Wan2.1 / diffusers UniPC at 50 steps, shift 3: timesteps 999, 993, 986, 979, 971 (diffusers'
+    # UniPCMultistepScheduler; the first is 1 - 1e-6 there).
     assert [int(t * TIME_SCALE) for t in sigmas(50, shift=3.0)[1:5]] == [993, 986, 979, 971]
     with pytest.raises(ValueError, match="num_steps"):
         sigmas(0)

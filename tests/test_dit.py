@@ -17,7 +17,7 @@ from tessera.models.layers import timestep_embedding
 from tessera.weights import load_weights, save_weights
 
 TINY = DIT_SIZES["tiny"]
-# The same architecture as a diffusers WanTransformer3DModel config (its own test size, wan21.md).
+# The same architecture as a diffusers WanTransformer3DModel config (its own test size).
 TINY_DIFFUSERS = {
     "patch_size": [1, 2, 2],
     "num_attention_heads": 2,
@@ -287,7 +287,8 @@ def test_config_dict_round_trip_and_rejections():
         dit_config_from_diffusers({**base, "window_size": [-1, -1]})
 
 
-# wan21.md 1.8, read in the diffusers -> original direction, for renaming a state dict to the original layout.
+# diffusers' scripts/convert_wan_to_diffusers.py table, read in the diffusers -> original direction, for
+# renaming a state dict to the original layout.
 DIFFUSERS_TO_ORIGINAL = {
     "condition_embedder.time_embedder.linear_1": "time_embedding.0",
     "condition_embedder.time_embedder.linear_2": "time_embedding.2",

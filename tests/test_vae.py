@@ -271,7 +271,8 @@ def test_vae_config_from_diffusers():
 
 
 def diffusers_to_original_key(key: str) -> str:
-    """The other direction of the key table, written independently of tessera's (wan21.md 2.4)."""
+    """The other direction of the key table, written independently of tessera's (after diffusers'
+    scripts/convert_wan_to_diffusers.py)."""
     key = re.sub(r"^quant_conv\.", "conv1.", key)
     key = re.sub(r"^post_quant_conv\.", "conv2.", key)
     key = re.sub(r"^(encoder|decoder)\.conv_in\.", r"\1.conv1.", key)

@@ -1,6 +1,6 @@
 """Wan2.1 text-to-video transformer weights -> tessera's DiT.
 
-Two layouts are read (see shared/reference/wan21.md, 1.7 and 1.8):
+Two layouts are read (key names as in diffusers' transformer_wan.py and scripts/convert_wan_to_diffusers.py):
 - a diffusers `transformer/` folder: config.json plus one or sharded safetensors. tessera's DiT uses
   diffusers' key names, so the tensors load as they are;
 - an original Wan-Video safetensors file (`diffusion_pytorch_model*.safetensors` of the Wan-AI repos, or a

@@ -86,7 +86,7 @@ def vae_config_from_diffusers(config: dict) -> VAEConfig:
     return cfg
 
 
-# ---- original Wan-Video names -> diffusers names (wan21.md 2.4)
+# ---- original Wan-Video names -> diffusers names (as diffusers' scripts/convert_wan_to_diffusers.py)
 
 _TOP = {"conv1": "quant_conv", "conv2": "post_quant_conv"}
 _CODER = {  # inside encoder. / decoder.

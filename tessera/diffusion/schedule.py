@@ -17,7 +17,7 @@ from tessera.diffusion.flow import TIME_SCALE, shift_time
 def sigmas(num_steps: int, *, shift: float = 1.0) -> Tensor:
     """``num_steps`` equal steps from 1 to 0, then shifted (``flow.shift_time``; 0 and 1 stay fixed).
 
-    Wan2.1 uses shift 3.0 at 480p and 5.0 at 720p (reference/wan21.md 3.3).
+    Wan2.1 uses shift 3.0 at 480p and 5.0 at 720p (diffusers' Wan docs; Wan-Video/Wan2.1 generate.py).
     """
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")

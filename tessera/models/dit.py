@@ -3,7 +3,8 @@
 Shape letters: B batch, C channels, F frames, H height, W width (latent grid), L video tokens, S text tokens,
 D model width, N heads, K head dim.
 
-Architecture = Wan2.1's text-to-video transformer (see shared/reference/wan21.md, section 1), so Wan2.1
+Architecture = Wan2.1's text-to-video transformer (Wan-Video/Wan2.1 wan/modules/model.py; diffusers'
+transformer_wan.py), so Wan2.1
 weights in the diffusers layout load with no renaming: every child is named as in diffusers'
 WanTransformer3DModel and the state dict has exactly its keys. One extension: the flow time may be given per
 token, (B, L) instead of (B,), and then the time embedding and every modulation are per token. This is how

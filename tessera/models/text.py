@@ -326,10 +326,11 @@ def _umt5_dirs(path: Path) -> tuple[Path, Path]:
 class UMT5Encoder:
     """Wan2.1's text encoder: transformers UMT5EncoderModel and its tokenizer from a local folder.
 
-    Wan convention (reference/wan21.md 3.1): prompts cleaned, tokenized with EOS, cut to max_length, encoded
-    with the attention mask; the states past each prompt's tokens are zeroed. pad_to_max_length=True is
-    Wan's layout, S = max_length (the Wan DiT sees all 512 positions); False pads only to the batch's
-    longest prompt, which gives the same values on the valid positions for far less attention work.
+    Wan convention (Wan-Video/Wan2.1 wan/modules/t5.py; diffusers' pipeline_wan.py): prompts cleaned,
+    tokenized with EOS, cut to max_length, encoded with the attention mask; the states past each prompt's
+    tokens are zeroed. pad_to_max_length=True is Wan's layout, S = max_length (the Wan DiT sees all 512
+    positions); False pads only to the batch's longest prompt, which gives the same values on the valid
+    positions for far less attention work.
     Weights load from safetensors only (no pickles), in `dtype`; embeddings come back float32.
     """
 
