@@ -97,16 +97,14 @@ def wan(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wan") / "Wan-Tiny-Diffusers"
     pipe = _tiny_wan(experts=request.param)
     pipe.save_pretrained(folder)
-    frames = pipe(
-        PROMPT,
-        negative_prompt=NEGATIVE,
-        **SIZE,
-        num_inference_steps=4,
-        guidance_scale=5.0,
-        generator=torch.Generator().manual_seed(0),
-        output_type="np",
-    ).frames[0]
-    return folder, frames
+    return folder, diffusers_frames(pipe, **SIZE)
+
+
+def diffusers_frames(pipe, **inputs) -> np.ndarray:
+    """diffusers' video (F, H, W, 3) in [0, 1] for PROMPT against NEGATIVE at seed 0, 4 steps, guidance 5."""
+    kwargs = {"num_inference_steps": 4, "guidance_scale": 5.0, "output_type": "np"}
+    noise = torch.Generator().manual_seed(0)
+    return pipe(prompt=PROMPT, negative_prompt=NEGATIVE, generator=noise, **kwargs, **inputs).frames[0]
 
 
 def psnr(frames: np.ndarray, reference: np.ndarray) -> float:
@@ -249,15 +247,7 @@ def ti2v(tmp_path_factory):
 
 def test_wan22_ti2v_text_to_video_matches_diffusers(ti2v):
     folder, pipe = ti2v
-    reference = pipe(
-        PROMPT,
-        negative_prompt=NEGATIVE,
-        **TI2V_SIZE,
-        num_inference_steps=4,
-        guidance_scale=5.0,
-        generator=torch.Generator().manual_seed(0),
-        output_type="np",
-    ).frames[0]
+    reference = diffusers_frames(pipe, **TI2V_SIZE)
     gen = Generator(folder)
     assert gen.vae.cfg.spatial_factor == 16 and gen.spec["video"]["fps"] == 24
     assert reference.std() > 0.02
@@ -284,16 +274,7 @@ def test_wan22_ti2v_image_to_video_matches_diffusers(ti2v):
     rows, cols = np.mgrid[0:64, 0:64]
     image = np.stack([rows * 4, cols * 4, np.full_like(rows, 90)], axis=-1).astype(np.uint8)
     image[20:40, 24:44] = (230, 40, 40)
-    reference = i2v(
-        image=Image.fromarray(image),
-        prompt=PROMPT,
-        negative_prompt=NEGATIVE,
-        **TI2V_SIZE,
-        num_inference_steps=4,
-        guidance_scale=5.0,
-        generator=torch.Generator().manual_seed(0),
-        output_type="np",
-    ).frames[0]
+    reference = diffusers_frames(i2v, image=Image.fromarray(image), **TI2V_SIZE)
     gen = Generator(folder)
     frames = gen.generate(request(**TI2V_SIZE, conditions=(Condition(image),))).frames
     assert psnr(frames, reference) >= 40
