@@ -364,6 +364,7 @@ def _generate(args: argparse.Namespace) -> int:
         shift=args.shift,
         solver=args.solver,
         negative_prompt=args.negative,
+        step_cache=args.step_cache,
         image=args.image,
         image_frame=args.image_frame,
         strength=args.strength,
@@ -416,7 +417,12 @@ def _write_output(path: Path, frames, fps: float) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from tessera.serve.api import ServeConfig, serve
+    try:
+        from tessera.serve.api import ServeConfig, serve
+    except ImportError as e:
+        raise ValueError(
+            f"tessera serve needs the serve extra: pip install 'tessera-video[serve]' ({e})"
+        ) from e
 
     config = ServeConfig(
         data=args.data,

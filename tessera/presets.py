@@ -350,6 +350,20 @@ def dit_world_plain() -> DiTRunConfig:
     )
 
 
+def dit_world_plain_16px() -> DiTRunConfig:
+    """dit-world-plain with 16x16-pixel tokens (patch (1, 4, 4): a token grid of 5x4x4, 80 tokens), which
+    learn the gate's scenes faster per CPU minute than 8x8-pixel ones (docs/experiments.md); the step is
+    cheap enough for batch 16."""
+    base = dit_world_plain()
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(base.model, patch_size=(1, 4, 4)),
+        loop=dataclasses.replace(
+            base.loop, steps=12000, batch_size=16, checkpoint_every=2000, out="runs/dit-world-plain-16px"
+        ),
+    )
+
+
 def dit_tiny() -> DiTRunConfig:
     return DiTRunConfig(
         model=dataclasses.replace(DIT_SIZES["tiny"], text_dim=384),  # MiniLM's width
@@ -393,6 +407,7 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world-cpu-objects": dit_world_cpu_objects,
     "dit-world-cpu-more": dit_world_cpu_more,
     "dit-world-plain": dit_world_plain,
+    "dit-world-plain-16px": dit_world_plain_16px,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }

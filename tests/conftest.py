@@ -14,6 +14,16 @@ def read_losses(folder):
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signing_identity_in_a_temporary_folder(tmp_path_factory):
+    """Every video the CLI writes is signed (provenance.py) with an identity made on first use under
+    $XDG_DATA_HOME: in the tests a temporary one, never the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def run_losses():
     """read_losses, for the tests: (step, loss) pairs of a run folder."""
