@@ -8,6 +8,7 @@ tessera train-dit --preset NAME [key=value ...]
 tessera train-world --scale cpu|cpu-plain|gpu --out DIR [--install]   a world model's whole recipe
 tessera world sample --num 8 --out DIR      videos, captions and a contact sheet to look at
 tessera world export --num N --out DIR      a dataset: videos + manifest.jsonl
+tessera data index DIR --out manifest.jsonl  a manifest of a folder of real videos with caption sidecars
 tessera world render (--spec F | --prompt P) --out FILE
 tessera world parse PROMPT                  the scene a world prompt describes, as JSON
 tessera eval score VIDEO (--spec F | --prompt P)
@@ -24,6 +25,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from tessera.data.world import SCENE_MIXES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # where `generate --frames 1` may write a single image
 SIZE_HELP = "canvas as WIDTHxHEIGHT in pixels, e.g. 128x128, 160x90 (16:9), 90x160 (9:16)"
@@ -175,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt")
     _add_canvas_args(p)
 
+    data = commands.add_parser("data", help="real footage").add_subparsers(dest="action", required=True)
+    p = data.add_parser("index", help="a manifest of a folder of videos with caption sidecars (.txt, .json)")
+    p.add_argument("folder", type=Path, help="the videos, searched recursively")
+    p.add_argument("--out", type=Path, required=True, help="the manifest to write, e.g. DIR/manifest.jsonl")
+    p.add_argument("--clip-seconds", type=float, default=10.0, help="cut longer videos into clips (0: never)")
+    p.add_argument("--min-seconds", type=float, default=1.0, help="drop a shorter last clip (default 1)")
+    p.add_argument("--language", default="en", help="language of .txt captions (default en)")
+    p.add_argument("--workers", type=int, default=0, help="processes decoding files (default 0: this one)")
+
     ev = commands.add_parser("eval", help="score videos").add_subparsers(dest="action", required=True)
     p = ev.add_parser("score", help="check a video claim by claim against a scene spec or a world prompt")
     p.add_argument("video", type=Path)
@@ -191,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detail", choices=("short", "medium", "detailed"), default="short", help="caption level")
     p.add_argument(
         "--world",
-        choices=("whole", "plain"),
+        choices=tuple(SCENE_MIXES),
         default=None,
         help="draw the prompts from this part of the world (default: the one the model trained on)",
     )
@@ -289,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             return 0
+        if args.command == "data":
+            return _data_index(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "verify":
@@ -345,6 +359,25 @@ def _world(args: argparse.Namespace) -> int:
     scene = _load_spec(args.spec) if args.spec else _parse(args.prompt, args).scene
     write_video(args.out, render(scene).video, scene.fps)
     print(f"wrote {args.out} ({scene.num_frames} frames, {scene.width}x{scene.height}, {scene.fps} fps)")
+    return 0
+
+
+def _data_index(args: argparse.Namespace) -> int:
+    from tessera.data.manifest import index_folder
+
+    done = index_folder(
+        args.folder,
+        args.out,
+        clip_seconds=args.clip_seconds,
+        min_seconds=args.min_seconds,
+        language=args.language,
+        workers=args.workers,
+    )
+    print(f"{done.manifest}: {done.num_clips} clips from {done.num_files} files")
+    if done.skipped:
+        print(
+            f"{len(done.skipped)} files left out, one line each in {done.report}:", *done.skipped, sep="\n  "
+        )
     return 0
 
 

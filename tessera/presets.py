@@ -35,7 +35,7 @@ from tessera.config import (
     VAELossConfig,
     VAERunConfig,
 )
-from tessera.data.world import PLAIN_WORLD
+from tessera.data.world import PLAIN_WHITE_WORLD, PLAIN_WORLD
 from tessera.models.dit import DIT_SIZES
 from tessera.models.vae import VAE_SIZES
 
@@ -359,8 +359,19 @@ def dit_world_plain_16px() -> DiTRunConfig:
         base,
         model=dataclasses.replace(base.model, patch_size=(1, 4, 4)),
         loop=dataclasses.replace(
-            base.loop, steps=12000, batch_size=16, checkpoint_every=2000, out="runs/dit-world-plain-16px"
+            base.loop, steps=8000, batch_size=16, checkpoint_every=2000, out="runs/dit-world-plain-16px"
         ),
+    )
+
+
+def dit_world_plain_white() -> DiTRunConfig:
+    """dit-world-plain-16px on one background tone (PLAIN_WHITE_WORLD): the captions name the objects only,
+    so all of the model's capacity goes to what they name."""
+    base = dit_world_plain_16px()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, world=PLAIN_WHITE_WORLD),
+        loop=dataclasses.replace(base.loop, out="runs/dit-world-plain-white"),
     )
 
 
@@ -408,6 +419,7 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world-cpu-more": dit_world_cpu_more,
     "dit-world-plain": dit_world_plain,
     "dit-world-plain-16px": dit_world_plain_16px,
+    "dit-world-plain-white": dit_world_plain_white,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }

@@ -1,5 +1,6 @@
 """The world's scene spec: validation, JSON round trips, random scenes and the held-out split."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -121,6 +122,9 @@ def test_a_scene_mix_draws_only_what_it_allows():
     assert {o.size for s in scenes for o in s.objects} == {"medium", "large"}  # occlusion pairs included
     assert {s.background.kind for s in scenes} == {"solid"}
     assert {shot.camera for s in scenes for shot in s.shots} == {"still"}
+    white = [sample_scene(seed, mix=dataclasses.replace(mix, tones=("white",))) for seed in range(50)]
+    assert {s.background.tone for s in white} == {"white"}
+    assert [s.objects for s in white] == [sample_scene(seed, mix=mix).objects for seed in range(50)]
     assert any(len(s.objects) == 2 for s in scenes) and any(scene_split(s) == "heldout" for s in scenes)
 
 
@@ -137,6 +141,7 @@ def test_the_whole_world_is_the_default_mix_and_keyword_changes_apply_to_it():
         ({"sizes": ()}, "at least one"),
         ({"sizes": ("huge",)}, "unknown size 'huge'"),
         ({"backgrounds": ("plaid",)}, "unknown background 'plaid'"),
+        ({"tones": ("mauve",)}, "unknown tone 'mauve'"),
         ({"p_camera": 1.5}, "p_camera"),
     ],
 )

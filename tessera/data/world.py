@@ -83,6 +83,7 @@ class SceneMix:
     max_objects: int = 4
     sizes: tuple[str, ...] = tuple(SIZES)
     backgrounds: tuple[str, ...] = BACKGROUNDS
+    tones: tuple[str, ...] = tuple(TONES)  # the background's main tone
     p_occlusion: float = 0.15
     p_multishot: float = 0.1
     p_camera: float = 0.15
@@ -94,6 +95,7 @@ class SceneMix:
         for what, values, allowed in (
             ("sizes", self.sizes, SIZES),
             ("backgrounds", self.backgrounds, BACKGROUNDS),
+            ("tones", self.tones, TONES),
         ):
             if not values:
                 raise ValueError(f"{what} must name at least one of {list(allowed)}")
@@ -122,7 +124,14 @@ PLAIN_WORLD = SceneMix(
     p_multishot=0.0,
     p_camera=0.0,
 )
-SCENE_MIXES: dict[str, SceneMix] = {"whole": WHOLE_WORLD, "plain": PLAIN_WORLD}
+# The plain world on one background tone: a caption never names the background, so over many tones the
+# best guess for it near pure noise is a blend of them all, which the sampler never resolves into one.
+PLAIN_WHITE_WORLD = dataclasses.replace(PLAIN_WORLD, tones=("white",))
+SCENE_MIXES: dict[str, SceneMix] = {
+    "whole": WHOLE_WORLD,
+    "plain": PLAIN_WORLD,
+    "plain-white": PLAIN_WHITE_WORLD,
+}
 
 
 @dataclass(frozen=True)
@@ -330,6 +339,9 @@ def _draw_scene(rng, height, width, fps, num_frames, mix: SceneMix) -> Scene:
             objects.append(_draw_object(rng, c, wu, hu, duration, objects, d, mix))
     kind = rng.choice(mix.backgrounds)
     tone, tone2 = rng.sample(list(TONES), 2)
+    if tone not in mix.tones:  # mapped, not redrawn: every other draw of the scene stays as it was
+        tone = mix.tones[list(TONES).index(tone) % len(mix.tones)]
+        tone2 = tone2 if tone2 != tone else next(t for t in TONES if t != tone)
     shots = [Shot(num_frames=num_frames, camera=_draw_camera(rng, mix.p_camera))]
     if num_frames >= 8 and rng.random() < mix.p_multishot:
         first = num_frames // 2
