@@ -105,7 +105,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5 + 0.3 * len(runs)))
     for i, (label, run) in enumerate(runs.items()):
         colour, rows = f"C{i}", run["rows"]
         x = [r["minutes"] for r in rows]
@@ -114,7 +114,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
         ax.axhline(run["baselines"]["round_trip"], color=colour, ls=":", lw=1)
     ax.set(xlabel="training minutes", ylabel="adherence", ylim=(0, 1))
     ax.set_title("gate runs (dotted: each run's VAE round trip)", fontsize=10)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7)  # below: curves fill the top
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
