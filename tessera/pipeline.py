@@ -30,6 +30,8 @@ from tessera.models.dit import StepCache, token_times
 from tessera.models.text import TextEmbedding, build_text_encoder
 from tessera.weights import DTYPES, SHIPPED_MODEL, check_fits, load_model
 
+MAX_STEPS = 1000  # Wan's training grid has 1,000 times; more sampling steps than that buy nothing
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -104,18 +106,20 @@ class Generator:
     def resolve(self, request: GenerationRequest) -> GenerationRequest:
         """The request with defaults filled in, checked against what the model can do."""
         video, sample_cfg, limits = self.spec["video"], self.spec["sample"], self.spec["limits"]
+
+        def given(value, default):  # None takes the default; 0 is a value like any other (and is checked)
+            return default if value is None else value
+
         r = replace(
             request,
-            negative_prompt=sample_cfg["negative_prompt"]
-            if request.negative_prompt is None
-            else request.negative_prompt,
-            num_frames=request.num_frames or video["num_frames"],
-            height=request.height or video["height"],
-            width=request.width or video["width"],
-            steps=request.steps or sample_cfg["steps"],
-            guidance=sample_cfg["guidance"] if request.guidance is None else request.guidance,
-            shift=request.shift or sample_cfg["shift"],
-            solver=request.solver or sample_cfg["solver"],
+            negative_prompt=given(request.negative_prompt, sample_cfg["negative_prompt"]),
+            num_frames=given(request.num_frames, video["num_frames"]),
+            height=given(request.height, video["height"]),
+            width=given(request.width, video["width"]),
+            steps=given(request.steps, sample_cfg["steps"]),
+            guidance=given(request.guidance, sample_cfg["guidance"]),
+            shift=given(request.shift, sample_cfg["shift"]),
+            solver=given(request.solver, sample_cfg["solver"]),
         )
         if not r.prompt.strip():
             raise ValueError("the prompt is empty; describe the video to generate")
@@ -135,12 +139,16 @@ class Generator:
                 raise ValueError(f"{name} {side} must be a positive multiple of {step} (VAE x patch)")
             if side > limits["max_side"]:
                 raise ValueError(f"{name} {side} is larger than this model handles ({limits['max_side']})")
-        if r.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {r.steps}")
+        if not 1 <= r.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {r.steps}")
+        if not (math.isfinite(r.shift) and r.shift > 0):
+            raise ValueError(f"shift must be a positive number (1 = no shift), got {r.shift}")
+        if not 0 <= r.seed < 2**63:
+            raise ValueError(f"seed must be in 0..2**63-1, got {r.seed}")
         if r.solver not in SOLVERS:
             raise ValueError(f"unknown solver {r.solver!r}; allowed: {', '.join(SOLVERS)}")
-        if r.guidance < 0:
-            raise ValueError(f"guidance must be >= 0, got {r.guidance}")
+        if not (math.isfinite(r.guidance) and r.guidance >= 0):
+            raise ValueError(f"guidance must be a finite number >= 0 (1 = no guidance), got {r.guidance}")
         if not 0 <= r.step_cache < 1:
             raise ValueError(f"step_cache must be in [0, 1) (0 = off; larger skips more), got {r.step_cache}")
         return r

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.weights import SHIPPED_MODEL, read_model_spec
@@ -37,3 +38,20 @@ def test_step_cache_skips_steps_and_keeps_the_video():
     assert cached.info["blocks_skipped"] > 0.1  # measured: 0.2 of the calls at 20 steps
     assert 10 * np.log10(255**2 / err) >= 30  # measured: 37 dB
     assert "blocks_skipped" not in gen.generate(request).info
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_frames", 0, "not 4k\\+1"),  # 0 is a value, not "the default"
+        ("steps", 0, "steps must be in 1..1000"),
+        ("steps", 10_000, "steps must be in 1..1000"),
+        ("shift", 0.0, "shift must be a positive number"),
+        ("seed", 2**64, "seed must be in 0..2\\*\\*63-1"),
+        ("guidance", float("nan"), "guidance must be a finite number"),
+        ("step_cache", 1.0, "step_cache must be in"),
+    ],
+)
+def test_a_bad_request_is_refused_before_any_work(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Generator().resolve(GenerationRequest("a red circle", **{field: value}))
