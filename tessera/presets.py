@@ -359,7 +359,7 @@ def dit_world_plain_16px() -> DiTRunConfig:
         base,
         model=dataclasses.replace(base.model, patch_size=(1, 4, 4)),
         loop=dataclasses.replace(
-            base.loop, steps=8000, batch_size=16, checkpoint_every=2000, out="runs/dit-world-plain-16px"
+            base.loop, steps=5000, batch_size=16, checkpoint_every=1000, out="runs/dit-world-plain-16px"
         ),
     )
 
