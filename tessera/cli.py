@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("index", help="a manifest of a folder of videos with caption sidecars (.txt, .json)")
     p.add_argument("folder", type=Path, help="the videos, searched recursively")
     p.add_argument("--out", type=Path, required=True, help="the manifest to write, e.g. DIR/manifest.jsonl")
-    p.add_argument("--clip-seconds", type=float, default=10.0, help="cut longer videos into clips (0: never)")
+    p.add_argument(
+        "--clip-seconds", type=float, default=10.0, help="cut longer videos (default 10; 0: never)"
+    )
     p.add_argument("--min-seconds", type=float, default=1.0, help="drop a shorter last clip (default 1)")
     p.add_argument("--language", default="en", help="language of .txt captions (default en)")
     p.add_argument("--workers", type=int, default=0, help="processes decoding files (default 0: this one)")

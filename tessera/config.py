@@ -66,6 +66,9 @@ class LoopConfig:
     precision: str = "auto"  # "auto" (bf16 autocast where the device has native bf16: CUDA, AVX512-BF16 or
     # AMX CPUs; fp32 elsewhere), "bf16", "fp32"
     device: str = "auto"
+    # Recompute each block's activations in the backward pass (less memory, about a third more compute)
+    activation_checkpointing: bool = False
+    compile: bool = False  # torch.compile each block (tessera/train/parallelize.py)
     seed: int = 0
     out: str = "runs/run"
     init_from: str = ""  # an exported folder whose weights start the run (fine-tuning); "" = fresh init

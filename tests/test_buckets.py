@@ -140,20 +140,6 @@ def test_batches_are_fixed_by_the_seed_and_change_every_epoch():
     ]  # not only order
 
 
-def test_ranks_partition_each_epoch_disjointly_with_equal_counts():
-    whole = BucketBatchSampler(ITEMS, 4, seed=1)
-    for world_size in (2, 3):
-        ranks = [
-            BucketBatchSampler(ITEMS, 4, seed=1, rank=r, world_size=world_size) for r in range(world_size)
-        ]
-        for epoch in range(3):
-            per_rank = [s.epoch_batches(epoch) for s in ranks]
-            assert {len(b) for b in per_rank} == {whole.batches_per_epoch // world_size}
-            ids = [i for batches in per_rank for i in _ids(batches)]
-            assert len(ids) == len(set(ids))  # disjoint
-            assert all(b in whole.epoch_batches(epoch) for batches in per_rank for b in batches)
-
-
 @pytest.mark.parametrize("stop", [5, 10, 11, 27])  # inside epoch 0, at its end (10 batches), then later
 def test_resume_draws_exactly_the_batches_of_an_uninterrupted_run(stop):
     straight = list(itertools.islice(BucketBatchSampler(ITEMS, 4, seed=2), stop + 12))
@@ -171,7 +157,6 @@ def test_resume_draws_exactly_the_batches_of_an_uninterrupted_run(stop):
     [
         (dict(seed=5), "seed 2 .here 5."),
         (dict(batch_size=3), "batch_size"),
-        (dict(world_size=2), "world_size"),
         (dict(buckets_of_items=ITEMS[:-1]), "num_items"),
         (dict(buckets_of_items=[1 - b if b < 2 else b for b in ITEMS]), "data_digest"),
     ],
@@ -191,7 +176,5 @@ def test_bad_positions_and_arguments_are_clear_errors():
         sampler.load_state_dict({**sampler.state_dict(), "epoch": -1})
     with pytest.raises(ValueError, match="no epoch batches"):
         BucketBatchSampler([0, 0, 1, 1], batch_size=3, seed=0)
-    with pytest.raises(ValueError, match="no epoch batches for 3 rank"):
-        BucketBatchSampler([0] * 8, batch_size=4, seed=0, world_size=3)
-    with pytest.raises(ValueError, match="rank=2, world_size=2"):
-        BucketBatchSampler(ITEMS, 4, seed=0, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="seed=-1"):
+        BucketBatchSampler(ITEMS, 4, seed=-1)

@@ -146,11 +146,11 @@ def test_dit_trains_over_buckets_and_resumes_with_the_same_batches(
     stop_at = [None]  # a step at which the run is cut off, as by a crash
     loss = train_dit.training_loss
 
-    def recording(model, cache, cfg, step, clips, device):
+    def recording(model, cache, cfg, step, clips, device, share):
         if step == stop_at[0]:
             raise _Interrupted
         drawn.append((step, clips, tuple(cache.latent_batch(clips).shape)))
-        return loss(model, cache, cfg, step, clips, device)
+        return loss(model, cache, cfg, step, clips, device, share)
 
     monkeypatch.setattr(train_dit, "training_loss", recording)
     overrides = [

@@ -6,7 +6,9 @@ comes from a single bucket, so a batch is one tensor and no clip is cropped to a
 Images and videos train together: 1-frame buckets sit beside video buckets in the same epochs.
 
 `BucketBatchSampler` draws the batches: an epoch visits every clip at most once, in an order that depends
-only on (seed, epoch), so its position (epoch, batch) is all a checkpoint needs to continue exactly.
+only on (seed, epoch), so its position (epoch, batch) is all a checkpoint needs to continue exactly. A batch
+is a global batch: with several processes every one draws the same and trains on its share of the rows
+(tessera/train/distributed.py), so the batches do not depend on how many processes there are.
 """
 
 from __future__ import annotations
@@ -112,33 +114,25 @@ class BucketBatchSampler:
     `buckets_of_items[i]` is item i's bucket (any non-negative int). Epoch e shuffles the items of each
     bucket with a generator seeded by (seed, e, bucket), cuts them into full batches (the remainder sits this
     epoch out; another epoch's shuffle leaves out others) and shuffles the batches by (seed, e). A bucket with
-    fewer items than batch_size makes no batch: its items never train. Rank r of world_size takes batches r,
-    r + world_size, ...: disjoint across ranks, and the same count on every rank (an epoch's last few batches
-    are dropped so that it divides), so ranks step together. One iterator at a time: iterating advances the
-    position that `state_dict` reports.
+    fewer items than batch_size makes no batch: its items never train. One iterator at a time: iterating
+    advances the position that `state_dict` reports.
     """
 
-    def __init__(
-        self, buckets_of_items: Sequence[int], batch_size: int, seed: int, rank: int = 0, world_size: int = 1
-    ) -> None:
-        if batch_size < 1 or seed < 0 or world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(
-                f"need batch_size >= 1, seed >= 0 and 0 <= rank < world_size, got batch_size={batch_size}, "
-                f"seed={seed}, rank={rank}, world_size={world_size}"
-            )
+    def __init__(self, buckets_of_items: Sequence[int], batch_size: int, seed: int) -> None:
+        if batch_size < 1 or seed < 0:
+            raise ValueError(f"need batch_size >= 1 and seed >= 0, got batch_size={batch_size}, seed={seed}")
         if any(b < 0 for b in buckets_of_items):
             raise ValueError(f"bucket ids must be non-negative ints, got {sorted(set(buckets_of_items))}")
-        self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
+        self.batch_size, self.seed = batch_size, seed
         self.groups: dict[int, list[int]] = {}
         for item, bucket in enumerate(buckets_of_items):
             self.groups.setdefault(int(bucket), []).append(item)
-        num_batches = sum(len(items) // batch_size for items in self.groups.values())
-        self.batches_per_epoch = num_batches // world_size
+        self.batches_per_epoch = sum(len(items) // batch_size for items in self.groups.values())
         if self.batches_per_epoch == 0:
             sizes = {b: len(items) for b, items in sorted(self.groups.items())}
             raise ValueError(
-                f"no epoch batches for {world_size} rank(s): batches of {batch_size} from buckets of "
-                f"{sizes} items make {num_batches}; lower the batch size or add clips"
+                f"no epoch batches: batches of {batch_size} from buckets of {sizes} items make none; lower "
+                "the batch size or add clips"
             )
         self.num_items = len(buckets_of_items)
         ids = np.asarray(buckets_of_items, dtype=np.int64)
@@ -146,7 +140,7 @@ class BucketBatchSampler:
         self.epoch, self.position = 0, 0
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """This rank's batches of `epoch`, in order: a pure function of (seed, epoch, data, rank)."""
+        """The batches of `epoch`, in order: a pure function of (seed, epoch, data)."""
         batches = []
         for bucket, items in sorted(self.groups.items()):
             order = np.random.default_rng([self.seed, epoch, bucket]).permutation(items).tolist()
@@ -155,8 +149,7 @@ class BucketBatchSampler:
                 for i in range(0, len(order) - self.batch_size + 1, self.batch_size)
             ]
         shuffled = np.random.default_rng([self.seed, epoch]).permutation(len(batches))
-        mine = shuffled[self.rank : self.batches_per_epoch * self.world_size : self.world_size]
-        return [batches[i] for i in mine]
+        return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[list[int]]:
         while True:
@@ -167,22 +160,21 @@ class BucketBatchSampler:
             self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-ready position, with what a resume must match. Every rank is at the same position, so rank
-        0's state restores all of them."""
+        """JSON-ready position, with what a resume must match (not the number of processes: every one draws
+        the same batches)."""
         return {
             "epoch": self.epoch,
             "position": self.position,
             "seed": self.seed,
             "batch_size": self.batch_size,
-            "world_size": self.world_size,
             "num_items": self.num_items,
             "data_digest": self.data_digest,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue where `state` stopped; ValueError if it is of other data, seed, batch or world size."""
+        """Continue where `state` stopped; ValueError if it is of other data, seed or batch size."""
         mine = self.state_dict()
-        keys = ("seed", "batch_size", "world_size", "num_items", "data_digest")
+        keys = ("seed", "batch_size", "num_items", "data_digest")
         differ = {k: (state.get(k), mine[k]) for k in keys if state.get(k) != mine[k]}
         if differ:
             shown = ", ".join(f"{k} {theirs!r} (here {ours!r})" for k, (theirs, ours) in differ.items())

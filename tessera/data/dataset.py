@@ -13,6 +13,7 @@ the interrupted one would have drawn; the DiT's come from the bucket sampler, wh
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,20 +125,53 @@ class ManifestClips(torch.utils.data.Dataset):
         record, size = self.records[index], self.item_buckets[index]
         from tessera.data.video_io import read_video  # PyAV loads only where real files are read
 
+        # A clip of a longer file (`data index` cuts long videos) is read from its start, by time.
+        window = (
+            {"start": record.start, "end": record.start + size.num_frames / self.cfg.fps}
+            if record.start
+            else {"start_frame": 0, "num_frames": size.num_frames}
+        )
         clip = read_video(
-            resolve(self.folder, record),
-            start_frame=0,
-            num_frames=size.num_frames,
-            fps=self.cfg.fps,
-            size=(size.height, size.width),
-        ).frames
+            resolve(self.folder, record), **window, fps=self.cfg.fps, size=(size.height, size.width)
+        ).frames[: size.num_frames]
         if len(clip) < size.num_frames:  # a short clip is looped rather than dropped
             clip = np.concatenate([clip] * (size.num_frames // len(clip) + 1))[: size.num_frames]
         texts = {lang: record.captions[lang] for lang in self.cfg.languages if lang in record.captions}
         if not texts:
             texts = record.captions
         texts = keep_captions(texts, self.cfg.captions_per_language, index)
-        return {"video": to_video_tensor(clip), "captions": texts, "key": record.path}
+        key = f"{record.path}@{record.start:g}s" if record.start else record.path  # clips of one file differ
+        return {"video": to_video_tensor(clip), "captions": texts, "key": key}
+
+
+class SkipUnreadable(torch.utils.data.Dataset):
+    """A dataset whose items that cannot be read (a file gone missing, truncated or corrupt since the
+    manifest was made: a VideoError) are replaced by the next readable item. `skipped` maps each bad index to
+    why; each is reported once, on stderr."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+        self.skipped: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def bucket(self, index: int) -> Bucket:
+        return self.dataset.bucket(index)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from tessera.data.video_io import VideoError
+
+        for offset in range(len(self.dataset)):
+            i = (index + offset) % len(self.dataset)
+            if i in self.skipped:
+                continue
+            try:
+                return self.dataset[i]
+            except VideoError as error:
+                self.skipped[i] = str(error)
+                print(f"skipping a clip that cannot be read: {error}", file=sys.stderr)
+        raise ValueError(f"none of the {len(self.dataset)} clips can be read, e.g. {self.skipped[index]}")
 
 
 def keep_captions(captions: dict[str, list[str]], per_language: int, index: int) -> dict[str, list[str]]:

@@ -488,3 +488,19 @@ def probe_video(path: PathLike) -> VideoInfo:
             raise VideoError(f"{path}: no frames")
         height, width = first[1]().shape[:2]
     return VideoInfo(source.num_frames, source.fps, height, width, source.duration)
+
+
+def scan_video(path: PathLike) -> VideoInfo:
+    """What `probe_video` tells, from decoding every frame (none converted to pixels but the first): the
+    frame count and duration are what decodes, and a truncated or corrupt file raises its `VideoError` here,
+    not when a reader reaches the damage. Slower than a probe by a whole decode."""
+    path = Path(path)
+    with _open_source(path, None, None) as source:
+        count, first = 0, None
+        for _, get in source.frames:
+            first = get() if first is None else first
+            count += 1
+        if first is None:
+            raise VideoError(f"{path}: no frames")
+    duration = count / source.fps if source.fps else None
+    return VideoInfo(count, source.fps, first.shape[0], first.shape[1], duration)

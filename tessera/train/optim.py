@@ -7,6 +7,7 @@ import math
 
 import torch
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from tessera.config import LoopConfig, OptimConfig
 
@@ -98,7 +99,8 @@ def apply_gradients(
 ) -> torch.Tensor:
     """One update from `loss`: this step's learning rate, backward, clip, AdamW step, EMA.
 
-    Returns the gradient norm before clipping (what a log should show when training goes unstable).
+    Returns the gradient norm before clipping (what a log should show when training goes unstable), of the
+    whole model also when its parameters are sharded over processes.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr_at(step, optim, loop.steps)
@@ -107,4 +109,4 @@ def apply_gradients(
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
     optimizer.step()
     ema_update(ema, model, ema_decay_at(step, loop.ema_decay))
-    return grad_norm
+    return grad_norm.full_tensor() if isinstance(grad_norm, DTensor) else grad_norm
