@@ -155,112 +155,116 @@ def main(cfg: DiTRunConfig, *, progress: bool = True) -> Path:
     if cfg.flow.loss_space not in LOSS_SPACES:
         raise ValueError(f"flow.loss_space must be one of {LOSS_SPACES}, got {cfg.flow.loss_space!r}")
     with distributed.start(cfg.loop.device) as world:
-        device, share = world.device, world.share(cfg.loop.batch_size)
-        out = Path(cfg.loop.out)
-        if world.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+        # A function of its own, so that its modules (sharded ones among them) are freed before the
+        # process group is left: gloo aborts a process whose tensors outlive it.
+        return _train(cfg, world, progress)
 
-        vae = load_vae_dir(cfg.vae, device)
-        if vae.cfg.z_dim != cfg.model.in_channels:
-            raise ValueError(
-                f"VAE {cfg.vae} has {vae.cfg.z_dim} latent channels, model.in_channels is "
-                f"{cfg.model.in_channels}"
-            )
-        _, ph, pw = cfg.model.patch_size
-        sf = vae.cfg.spatial_factor
-        check_buckets(
-            config_buckets(cfg.data),
-            width_multiple=sf * pw,
-            height_multiple=sf * ph,
-            frame_step=vae.cfg.temporal_factor,
+
+def _train(cfg: DiTRunConfig, world: distributed.World, progress: bool) -> Path:
+    """main's body, in each process of the run."""
+    device, share = world.device, world.share(cfg.loop.batch_size)
+    out = Path(cfg.loop.out)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    vae = load_vae_dir(cfg.vae, device)
+    if vae.cfg.z_dim != cfg.model.in_channels:
+        raise ValueError(
+            f"VAE {cfg.vae} has {vae.cfg.z_dim} latent channels, model.in_channels is {cfg.model.in_channels}"
         )
-        folder = build_cache(
-            out / "cache",
-            make_dataset(cfg.data),
-            vae,
-            lambda: text_encoder(cfg, device),  # loaded only if captions must be encoded
-            cache_fingerprint(cfg),
-            workers=cfg.data.num_workers,
-            progress=progress,
-            world=world,
+    _, ph, pw = cfg.model.patch_size
+    sf = vae.cfg.spatial_factor
+    check_buckets(
+        config_buckets(cfg.data),
+        width_multiple=sf * pw,
+        height_multiple=sf * ph,
+        frame_step=vae.cfg.temporal_factor,
+    )
+    folder = build_cache(
+        out / "cache",
+        make_dataset(cfg.data),
+        vae,
+        lambda: text_encoder(cfg, device),  # loaded only if captions must be encoded
+        cache_fingerprint(cfg),
+        workers=cfg.data.num_workers,
+        progress=progress,
+        world=world,
+    )
+    cache = LatentCache(folder)
+    if cache.tokens.shape[1] != cfg.model.text_dim:
+        raise ValueError(
+            f"the latent cache's captions have width {cache.tokens.shape[1]}, model.text_dim is "
+            f"{cfg.model.text_dim}"
         )
-        cache = LatentCache(folder)
-        if cache.tokens.shape[1] != cfg.model.text_dim:
-            raise ValueError(
-                f"the latent cache's captions have width {cache.tokens.shape[1]}, model.text_dim is "
-                f"{cfg.model.text_dim}"
+    if cfg.flow.object_weight and not cache.objects:
+        raise ValueError(
+            f"flow.object_weight={cfg.flow.object_weight} needs object masks, which world data has and "
+            f"{cfg.data.source} does not; leave it 0"
+        )
+    if cache.skipped and world.is_main:
+        print(f"{len(cache.skipped)} clips could not be read and are left out, e.g. {cache.skipped[0]}")
+    sampler = BucketBatchSampler(cache.clip_buckets, cfg.loop.batch_size, cfg.loop.seed)
+
+    torch.manual_seed(cfg.loop.seed)  # here: building the cache (or not, when it exists) draws from it
+    initial = initial_weights(cfg) if world.is_main else {}  # the same whatever the number of processes
+    bf16 = use_bf16(cfg.loop, device)
+    with torch.device("meta"):
+        model, ema = DiT(cfg.model), DiT(cfg.model)
+    parallelize(model, dit_blocks(model), cfg.loop, world, bf16=bf16)
+    shard_like(ema, dit_blocks(ema), world)
+    for module in (model, ema):
+        module.to_empty(device=device)
+        module.init_weights()  # what the state dict does not hold (the rotary tables)
+        load_full_state(module, initial, world)
+    ema.requires_grad_(False)
+    optimizer = build_optimizer(model, cfg.optim)
+    start = 0
+    if (ckpt := latest_checkpoint(out)) is not None:
+        state = load_checkpoint(ckpt, model, ema, optimizer, world=world)
+        start = state["step"]
+        if "sampler" not in state["extra"]:  # resuming would silently draw other batches than it would have
+            raise ValueError(f"{ckpt} holds no batch sampler position (written before bucket batches)")
+        sampler.load_state_dict(state["extra"]["sampler"])
+    batches = iter(sampler)
+    log = RunLog(out, start) if world.is_main else None
+
+    bar = step_bar("train-dit", start, cfg.loop, progress and world.is_main)
+    tic = time.perf_counter()
+    for step in bar:
+        loss = training_loss(model, cache, cfg, step, next(batches), device, share)
+        grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
+        if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
+            metrics = {
+                **world.mean({"loss": loss.item()}),
+                "grad_norm": grad_norm.item(),
+                "lr": optimizer.param_groups[0]["lr"],
+                "sec_per_step": (time.perf_counter() - tic) / (step - start + 1),
+                **({"skipped_clips": len(cache.skipped)} if cache.skipped else {}),
+            }
+            if log is not None:
+                log.scalars(step, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+        if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
+            save_checkpoint(
+                out,
+                step + 1,
+                model,
+                ema,
+                optimizer,
+                to_dict(cfg),
+                cfg.loop.keep_checkpoints,
+                extra={"sampler": sampler.state_dict()},
+                world=world,
             )
-        if cfg.flow.object_weight and not cache.objects:
-            raise ValueError(
-                f"flow.object_weight={cfg.flow.object_weight} needs object masks, which world data has and "
-                f"{cfg.data.source} does not; leave it 0"
-            )
-        if cache.skipped and world.is_main:
-            print(f"{len(cache.skipped)} clips could not be read and are left out, e.g. {cache.skipped[0]}")
-        sampler = BucketBatchSampler(cache.clip_buckets, cfg.loop.batch_size, cfg.loop.seed)
 
-        torch.manual_seed(cfg.loop.seed)  # here: building the cache (or not, when it exists) draws from it
-        initial = initial_weights(cfg) if world.is_main else {}  # the same whatever the number of processes
-        bf16 = use_bf16(cfg.loop, device)
-        with torch.device("meta"):
-            model, ema = DiT(cfg.model), DiT(cfg.model)
-        parallelize(model, dit_blocks(model), cfg.loop, world, bf16=bf16)
-        shard_like(ema, dit_blocks(ema), world)
-        for module in (model, ema):
-            module.to_empty(device=device)
-            module.init_weights()  # what the state dict does not hold (the rotary tables)
-            load_full_state(module, initial, world)
-        ema.requires_grad_(False)
-        optimizer = build_optimizer(model, cfg.optim)
-        start = 0
-        if (ckpt := latest_checkpoint(out)) is not None:
-            state = load_checkpoint(ckpt, model, ema, optimizer, world=world)
-            start = state["step"]
-            if (
-                "sampler" not in state["extra"]
-            ):  # resuming would silently draw other batches than it would have
-                raise ValueError(f"{ckpt} holds no batch sampler position (written before bucket batches)")
-            sampler.load_state_dict(state["extra"]["sampler"])
-        batches = iter(sampler)
-        log = RunLog(out, start) if world.is_main else None
-
-        bar = step_bar("train-dit", start, cfg.loop, progress and world.is_main)
-        tic = time.perf_counter()
-        for step in bar:
-            loss = training_loss(model, cache, cfg, step, next(batches), device, share)
-            grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
-            if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
-                metrics = {
-                    **world.mean({"loss": loss.item()}),
-                    "grad_norm": grad_norm.item(),
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "sec_per_step": (time.perf_counter() - tic) / (step - start + 1),
-                    **({"skipped_clips": len(cache.skipped)} if cache.skipped else {}),
-                }
-                if log is not None:
-                    log.scalars(step, metrics)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-            if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
-                save_checkpoint(
-                    out,
-                    step + 1,
-                    model,
-                    ema,
-                    optimizer,
-                    to_dict(cfg),
-                    cfg.loop.keep_checkpoints,
-                    extra={"sampler": sampler.state_dict()},
-                    world=world,
-                )
-
-        weights = full_state(ema, world)
-        if world.is_main:
-            log.plot()
-            log.close()
-            export_model(out / "export", whole_dit(cfg, weights), vae, cfg)
-        world.barrier()  # the export exists for every process that returns it
-        return out / "export"
+    weights = full_state(ema, world)
+    if world.is_main:
+        log.plot()
+        log.close()
+        export_model(out / "export", whole_dit(cfg, weights), vae, cfg)
+    world.barrier()  # the export exists for every process that returns it
+    return out / "export"
 
 
 def text_encoder(cfg: DiTRunConfig, device: torch.device) -> TextEncoder:

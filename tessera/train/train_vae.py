@@ -160,89 +160,96 @@ def main(cfg: VAERunConfig, *, eval_clips: int = 16, progress: bool = True) -> P
     if cfg.decoder_only and not cfg.loop.init_from:
         raise ValueError("decoder_only=true fine-tunes a trained VAE: give loop.init_from=EXPORT")
     with distributed.start(cfg.loop.device) as world:
-        device, share = world.device, world.share(cfg.loop.batch_size)
-        out = Path(cfg.loop.out)
-        torch.manual_seed(cfg.loop.seed)
-        if world.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+        # A function of its own, so that its modules (sharded ones among them) are freed before the
+        # process group is left: gloo aborts a process whose tensors outlive it.
+        return _train(cfg, world, eval_clips, progress)
 
-        initial = initial_weights(cfg) if world.is_main else {}  # the same whatever the number of processes
-        with torch.device("meta"):
-            model, ema = VideoVAE(cfg.model), VideoVAE(cfg.model)
-        if cfg.decoder_only:
-            for name, p in model.named_parameters():  # the encoder side keeps its weights
-                p.requires_grad_(name.startswith(("decoder.", "post_quant_conv.")))
-            given = load_vae_dir(cfg.loop.init_from).cfg  # and its latents keep their statistics
-            model.cfg = dataclasses.replace(
-                model.cfg, latents_mean=given.latents_mean, latents_std=given.latents_std
-            )
-        parallelize(
-            model, vae_blocks(model), cfg.loop, world, bf16=use_bf16(cfg.loop, device), methods=VAE_METHODS
+
+def _train(cfg: VAERunConfig, world: distributed.World, eval_clips: int, progress: bool) -> Path:
+    """main's body, in each process of the run."""
+    device, share = world.device, world.share(cfg.loop.batch_size)
+    out = Path(cfg.loop.out)
+    torch.manual_seed(cfg.loop.seed)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    initial = initial_weights(cfg) if world.is_main else {}  # the same whatever the number of processes
+    with torch.device("meta"):
+        model, ema = VideoVAE(cfg.model), VideoVAE(cfg.model)
+    if cfg.decoder_only:
+        for name, p in model.named_parameters():  # the encoder side keeps its weights
+            p.requires_grad_(name.startswith(("decoder.", "post_quant_conv.")))
+        given = load_vae_dir(cfg.loop.init_from).cfg  # and its latents keep their statistics
+        model.cfg = dataclasses.replace(
+            model.cfg, latents_mean=given.latents_mean, latents_std=given.latents_std
         )
-        shard_like(ema, vae_blocks(ema), world, methods=VAE_METHODS)
-        # The weights come from `initial`; these inits must not move the generator the loop samples from.
-        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
-            for module in (model, ema):
-                module.to_empty(device=device)
-                module.init_weights()
-                load_full_state(module, initial, world)
-        ema.cfg = model.cfg
-        ema.requires_grad_(False)
-        optimizer = build_optimizer(model, cfg.optim)
-        start = 0
-        if (ckpt := latest_checkpoint(out)) is not None:
-            start = load_checkpoint(ckpt, model, ema, optimizer, world=world)["step"]
-        dataset = SkipUnreadable(make_dataset(cfg.data))
-        log = RunLog(out, start) if world.is_main else None
+    parallelize(
+        model, vae_blocks(model), cfg.loop, world, bf16=use_bf16(cfg.loop, device), methods=VAE_METHODS
+    )
+    shard_like(ema, vae_blocks(ema), world, methods=VAE_METHODS)
+    # The weights come from `initial`; these inits must not move the generator the loop samples from.
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
+        for module in (model, ema):
+            module.to_empty(device=device)
+            module.init_weights()
+            load_full_state(module, initial, world)
+    ema.cfg = model.cfg
+    ema.requires_grad_(False)
+    optimizer = build_optimizer(model, cfg.optim)
+    start = 0
+    if (ckpt := latest_checkpoint(out)) is not None:
+        start = load_checkpoint(ckpt, model, ema, optimizer, world=world)["step"]
+    dataset = SkipUnreadable(make_dataset(cfg.data))
+    log = RunLog(out, start) if world.is_main else None
 
-        bar = step_bar("train-vae", start, cfg.loop, progress and world.is_main)
-        tic = time.perf_counter()
-        for step in bar:
-            images = np.random.default_rng([cfg.loop.seed, step, 0]).random() < cfg.data.image_fraction
-            video, objects = load_batch(cfg, dataset, step, images, share)
-            video = video.to(device)
-            objects = None if objects is None else objects.to(device)
-            with autocast(cfg.loop, device):
-                recon, mean, logvar = model(
-                    video, latent_noise=cfg.latent_noise, generator=sampling_noise(cfg, step, world)
-                )
-            loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float(), objects)
-            grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
-            if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
-                metrics = world.mean(metrics)
-                metrics.update(grad_norm=grad_norm.item(), lr=optimizer.param_groups[0]["lr"])
-                metrics["sec_per_step"] = (time.perf_counter() - tic) / (step - start + 1)
-                if skipped := world.sum(len(dataset.skipped)):
-                    metrics["skipped_clips"] = skipped
-                if log is not None:
-                    log.scalars(step, metrics)
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", ssim=f"{metrics['ssim']:.3f}")
-            if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
-                save_checkpoint(
-                    out, step + 1, model, ema, optimizer, to_dict(cfg), cfg.loop.keep_checkpoints, world=world
-                )
-            if cfg.loop.eval_every and (step + 1) % cfg.loop.eval_every == 0:
-                scores = evaluate(ema, cfg.data, 4, device)  # every process: the sharded EMA runs on all
-                if log is not None:
-                    log.scalars(step + 1, {f"eval_{k}": v for k, v in scores.items()})
-
-        if not cfg.decoder_only:  # the encoder changed: measure its latents' statistics again
-            latent_statistics(ema, dataset, min(64, len(dataset)), device)
-        scores = evaluate(ema, cfg.data, eval_clips, device)
-        weights = full_state(ema, world)
-        if world.is_main:
-            log.scalars(cfg.loop.steps, {f"eval_{k}": v for k, v in scores.items()})
-            log.plot()
-            log.close()
-            extra = {**scores, "eval_clips": eval_clips, "steps": cfg.loop.steps}
-            save_vae_dir(out / "export", whole_vae(ema.cfg, weights), extra=extra)
-            print(
-                f"held-out reconstruction over {eval_clips} clips: "
-                f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}"
+    bar = step_bar("train-vae", start, cfg.loop, progress and world.is_main)
+    tic = time.perf_counter()
+    for step in bar:
+        images = np.random.default_rng([cfg.loop.seed, step, 0]).random() < cfg.data.image_fraction
+        video, objects = load_batch(cfg, dataset, step, images, share)
+        video = video.to(device)
+        objects = None if objects is None else objects.to(device)
+        with autocast(cfg.loop, device):
+            recon, mean, logvar = model(
+                video, latent_noise=cfg.latent_noise, generator=sampling_noise(cfg, step, world)
             )
-        world.barrier()  # the export exists for every process that returns it
-        return out / "export"
+        loss, metrics = vae_loss(cfg, video, recon.float(), mean.float(), logvar.float(), objects)
+        grad_norm = apply_gradients(loss, model, ema, optimizer, cfg.optim, cfg.loop, step)
+        if step % cfg.loop.log_every == 0 or step == cfg.loop.steps - 1:
+            metrics = world.mean(metrics)
+            metrics.update(grad_norm=grad_norm.item(), lr=optimizer.param_groups[0]["lr"])
+            metrics["sec_per_step"] = (time.perf_counter() - tic) / (step - start + 1)
+            if skipped := world.sum(len(dataset.skipped)):
+                metrics["skipped_clips"] = skipped
+            if log is not None:
+                log.scalars(step, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", ssim=f"{metrics['ssim']:.3f}")
+        if (step + 1) % cfg.loop.checkpoint_every == 0 or step == cfg.loop.steps - 1:
+            save_checkpoint(
+                out, step + 1, model, ema, optimizer, to_dict(cfg), cfg.loop.keep_checkpoints, world=world
+            )
+        if cfg.loop.eval_every and (step + 1) % cfg.loop.eval_every == 0:
+            scores = evaluate(ema, cfg.data, 4, device)  # every process: the sharded EMA runs on all
+            if log is not None:
+                log.scalars(step + 1, {f"eval_{k}": v for k, v in scores.items()})
+
+    if not cfg.decoder_only:  # the encoder changed: measure its latents' statistics again
+        latent_statistics(ema, dataset, min(64, len(dataset)), device)
+    scores = evaluate(ema, cfg.data, eval_clips, device)
+    weights = full_state(ema, world)
+    if world.is_main:
+        log.scalars(cfg.loop.steps, {f"eval_{k}": v for k, v in scores.items()})
+        log.plot()
+        log.close()
+        extra = {**scores, "eval_clips": eval_clips, "steps": cfg.loop.steps}
+        save_vae_dir(out / "export", whole_vae(ema.cfg, weights), extra=extra)
+        print(
+            f"held-out reconstruction over {eval_clips} clips: "
+            f"PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}"
+        )
+    world.barrier()  # the export exists for every process that returns it
+    return out / "export"
 
 
 def initial_weights(cfg: VAERunConfig) -> dict[str, torch.Tensor]:
