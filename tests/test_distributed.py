@@ -102,6 +102,7 @@ def one_process(vae_run, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_on_the_same_global_batches(one_process, vae_run, tmp_path):
     out = tmp_path / "two"
     args = ["-m", "tessera", "train-dit", "--preset", "dit-tiny", f"vae={vae_run[1]}", f"loop.out={out}"]

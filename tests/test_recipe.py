@@ -22,6 +22,7 @@ TOY = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", ["cpu", "cpu-plain"])
 def test_a_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path, scale):
     export = recipe.main(scale, tmp_path, eval_num=1, overrides=TOY)

@@ -26,6 +26,7 @@ def scenes(n, offset=0):
         )
 
 
+@pytest.mark.slow
 def test_ground_truth_scores_near_one_over_500_scenes():
     totals = [score(render(s).video, s).total for _, s in scenes(500)]
     assert np.mean(totals) >= 0.98

@@ -269,6 +269,7 @@ def test_the_store_claims_in_order_and_fences_lost_workers(tmp_path):
     assert store.counts() == {"queued": 2, "in_progress": 0, "completed": 0, "failed": 1}
 
 
+@pytest.mark.slow
 def test_kill_9_with_jobs_queued_and_running_loses_none_and_runs_none_twice(tmp_path):
     data, env = tmp_path / "data", _env(tmp_path / "xdg")
     server = LocalServer(data, env=env).start()
