@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -42,10 +44,23 @@ def parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (frame rates and frame counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
 def _add_canvas_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=parse_size, default=(128, 128), help=SIZE_HELP)
-    p.add_argument("--fps", type=int, default=8, help="frames per second (default 8)")
-    p.add_argument("--frames", type=int, default=17, help="frames per clip (default 17: 4k+1, about 2 s)")
+    p.add_argument("--fps", type=positive_int, default=8, help="frames per second (default 8)")
+    p.add_argument(
+        "--frames", type=positive_int, default=17, help="frames per clip (default 17: 4k+1, about 2 s)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,7 +374,10 @@ def _world(args: argparse.Namespace) -> int:
     from tessera.data.video_io import write_video
 
     scene = _load_spec(args.spec) if args.spec else _parse(args.prompt, args).scene
-    write_video(args.out, render(scene).video, scene.fps)
+    try:
+        write_video(args.out, render(scene).video, scene.fps)
+    except OSError as e:  # a read-only folder, a full disk: nothing was put in place of an old file
+        raise ValueError(f"{args.out}: could not write the output ({e.strerror or e})") from e
     print(f"wrote {args.out} ({scene.num_frames} frames, {scene.width}x{scene.height}, {scene.fps} fps)")
     return 0
 
@@ -410,6 +428,7 @@ def _generate(args: argparse.Namespace) -> int:
         duration=args.duration,
         storyboard=args.storyboard,
     )
+    _check_output(args.out)
     check_prompts(load_policy(args.policy), task.prompts())
     signing = provenance.signing(args.sign_cert, args.sign_key)
     generator = Generator(
@@ -428,9 +447,12 @@ def _generate(args: argparse.Namespace) -> int:
         )
     video = run(generator, task, progress=True)
     claim = provenance.claim_for(generator.model_dir, task.prompts(), task.mode)
-    provenance.write_signed(
-        args.out, lambda path: _write_output(path, video.frames, video.fps), claim, signing
-    )
+    try:
+        provenance.write_signed(
+            args.out, lambda path: _write_output(path, video.frames, video.fps), claim, signing
+        )
+    except OSError as e:  # a read-only folder, a full disk: nothing was put in place of the old file
+        raise ValueError(f"{args.out}: could not write the output ({e.strerror or e})") from e
     r = video.request
     count, mode = len(video.frames), video.info.get("mode")
     what = f"{count} frame{'s' * (count != 1)}, {r.width}x{r.height}, {video.fps} fps, seed {r.seed}"
@@ -438,15 +460,41 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output(out: Path) -> None:
+    """Refuse an output `generate` could not write, before any work: an unknown suffix, a folder holding other
+    files, a parent that is a file or not writable. (An image file for more than one frame is refused after
+    `rehearse`.)"""
+    from tessera.data.video_io import WRITE_SUFFIXES, check_frame_folder
+
+    suffix = out.suffix.lower()
+    if out.is_dir() or not suffix or str(out).endswith(("/", os.sep)):
+        check_frame_folder(out)
+    elif suffix not in (*WRITE_SUFFIXES, *IMAGE_SUFFIXES):
+        allowed = ", ".join((*WRITE_SUFFIXES, *IMAGE_SUFFIXES))
+        raise ValueError(f"{out}: unknown output suffix {out.suffix!r}; use one of {allowed} or a folder")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"{out}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: cannot write into {parent} (permission denied)")
+
+
 def _write_output(path: Path, frames, fps: float) -> None:
-    """A video file or PNG folder; a single frame may also go to an image file (.png, .jpg)."""
+    """A video file or PNG folder; a single frame may also go to an image file (.png, .jpg), written under a
+    temporary name and renamed into place, so a failed write never replaces an older file."""
     from tessera.data.video_io import write_video
 
-    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+    path = Path(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
         from PIL import Image
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(frames[0]).save(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}{path.suffix}")
+        try:
+            Image.fromarray(frames[0]).save(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return
     write_video(path, frames, fps)
 
@@ -562,7 +610,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.spec:
         scene, stated = _load_spec(args.spec), None
-        video = read_video(args.video, fps=scene.fps, size=(scene.height, scene.width)).frames
+        info = probe_video(args.video)
+        if (info.height, info.width) != (scene.height, scene.width):  # resized, no claim would hold
+            raise ValueError(
+                f"{args.video} is {info.width}x{info.height}, but the spec's canvas is "
+                f"{scene.width}x{scene.height}; score a video of the spec's size"
+            )
+        video = read_video(args.video, fps=scene.fps).frames
         if len(video) != scene.num_frames:
             raise ValueError(
                 f"{args.video}: {len(video)} frames at {scene.fps} fps, but the spec has {scene.num_frames}"

@@ -39,6 +39,17 @@ from tessera.conditioning import Condition
 from tessera.pipeline import GeneratedVideo, GenerationRequest, Generator
 
 DIRECTIONS = ("forward", "backward")
+MAX_SECONDS = 600  # the longest video a long-video or storyboard task makes, window after window
+MAX_SHOTS = 1000  # the most shots a storyboard holds
+
+
+def check_length(num_frames: int, fps: float, what: str) -> None:
+    """ValueError when a multi-window video of `num_frames` at `fps` would be longer than MAX_SECONDS."""
+    if num_frames > MAX_SECONDS * fps:
+        raise ValueError(
+            f"{what} is {num_frames / fps:g} s ({num_frames} frames at {fps:g} fps); "
+            f"the most is {MAX_SECONDS} s"
+        )
 
 
 def _window(gen: Generator, request: GenerationRequest) -> tuple[GenerationRequest, int, int]:
@@ -227,20 +238,35 @@ def read_storyboard(path: str | Path, fps: float) -> list[Shot]:
     """Shots from a JSON file: a list of {"prompt": ..., "seconds": s} or {"prompt": ..., "frames": n}."""
     try:
         items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"storyboard {path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from err
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"storyboard {path}: not a readable JSON file ({err})") from err
     example = '[{"prompt": "a red ball falls", "seconds": 2}, {"prompt": "...", "frames": 9}]'
     if not isinstance(items, list) or not items:
         raise ValueError(f"storyboard {path} must hold a non-empty JSON list of shots, such as {example}")
-    shots = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or set(item) not in ({"prompt", "seconds"}, {"prompt", "frames"}):
-            raise ValueError(
-                f"storyboard {path}, shot {i}: want a prompt and seconds or frames, got {item!r}"
-            )
-        frames = item["frames"] if "frames" in item else round(float(item["seconds"]) * fps)
-        shots.append(Shot(item["prompt"], frames))
-    return shots
+    if len(items) > MAX_SHOTS:
+        raise ValueError(f"storyboard {path} has {len(items)} shots; the most is {MAX_SHOTS}")
+    return [_read_shot(path, i, item, fps) for i, item in enumerate(items)]
+
+
+def _read_shot(path: str | Path, i: int, item: object, fps: float) -> Shot:
+    where = f"storyboard {path}, shot {i}"
+    if not isinstance(item, dict) or set(item) not in ({"prompt", "seconds"}, {"prompt", "frames"}):
+        raise ValueError(f"{where}: want a prompt and seconds or frames, got {item!r}")
+    if not isinstance(item["prompt"], str) or not item["prompt"].strip():
+        raise ValueError(f'{where}: "prompt" must be a non-empty prompt (text), got {item["prompt"]!r}')
+    if "frames" in item:
+        frames = item["frames"]
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise ValueError(f'{where}: "frames" must be a whole number, at least 1 frame, got {frames!r}')
+        return Shot(item["prompt"], frames)
+    seconds = item["seconds"]
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f'{where}: "seconds" must be a number in (0, {MAX_SECONDS}], got {seconds!r}')
+    if round(seconds * fps) < 1:
+        raise ValueError(f'{where}: "seconds" {seconds!r} is less than one frame at {fps:g} fps')
+    return Shot(item["prompt"], round(seconds * fps))
 
 
 def storyboard(

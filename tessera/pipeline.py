@@ -31,6 +31,26 @@ from tessera.models.text import TextEmbedding, build_text_encoder
 from tessera.weights import DTYPES, SHIPPED_MODEL, check_fits, load_model
 
 MAX_STEPS = 1000  # Wan's training grid has 1,000 times; more sampling steps than that buy nothing
+MAX_ASPECT = 16  # the widest (or tallest) aspect W:H `size_for_aspect` takes
+
+
+def _device(name: str | torch.device) -> torch.device:
+    """A torch device that exists on this machine; ValueError naming it otherwise."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        usable = ", ".join(kind for kind, ok in available.items() if ok)
+        raise ValueError(f"device {name!r} is not available on this machine; available: {usable}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,7 @@ class Generator:
             raise ValueError(f"model folder {self.model_dir} does not exist")
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-        self.device = torch.device(device)
+        self.device = _device(device)
         check_fits(self.model_dir, self.device, DTYPES[dtype])
         dits, self.vae, self.spec = load_model(self.model_dir, self.device, DTYPES[dtype])
         # A two-expert model (Wan2.2 A14B): the first DiT denoises above the boundary time, the second below.
@@ -162,6 +182,8 @@ class Generator:
             raise ValueError(f"aspect {aspect!r} is not W:H, e.g. 16:9, 9:16 or 1:1") from None
         if not (across > 0 and down > 0 and math.isfinite(across * down)):
             raise ValueError(f"aspect {aspect!r} needs two positive numbers, e.g. 16:9")
+        if not 1 / MAX_ASPECT <= across / down <= MAX_ASPECT:
+            raise ValueError(f"aspect {aspect!r} is too extreme: W/H must be in 1/{MAX_ASPECT}..{MAX_ASPECT}")
         video = self.spec["video"]
         area, ratio = video["height"] * video["width"], across / down
         step = self.vae.cfg.spatial_factor * self.dit.cfg.patch_size[1]

@@ -70,6 +70,14 @@ class VideoTask:
                 if self.storyboard
                 else "a PROMPT is needed (or --storyboard FILE)"
             )
+        if self.prompt is not None:
+            try:
+                self.prompt.encode("utf-8")
+            except UnicodeEncodeError as e:  # bytes a terminal passed that are not UTF-8 (surrogate escapes)
+                raise ValueError(
+                    f"the prompt is not UTF-8 text (undecodable bytes at characters {e.start}..{e.end - 1} "
+                    f"of {self.prompt!r}); give the prompt in UTF-8"
+                ) from None
         given = [name for name in MODES[1:] if self._mode_value(name)]
         if len(given) > 1:
             raise ValueError(
@@ -77,8 +85,10 @@ class VideoTask:
             )
         if self.size and ":" not in self.size:  # an aspect needs the model; a size is checked at once
             parse_size(self.size)
-        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
-            raise ValueError(f"--duration must be a positive number of seconds, got {self.duration}")
+        if self.duration is not None and not 0 < self.duration <= modes.MAX_SECONDS:
+            raise ValueError(
+                f"--duration must be a number of seconds in (0, {modes.MAX_SECONDS}], got {self.duration}"
+            )
 
     def _mode_value(self, name: str) -> Any:
         return {"long": self.duration, "storyboard": self.storyboard}.get(name, getattr(self, name, None))
@@ -139,6 +149,8 @@ def run(
     [0, 1) (multi-window modes estimate how many windows they take)."""
     fps = gen.spec["video"]["fps"]
     shots = modes.read_storyboard(task.storyboard, fps) if task.storyboard else None
+    if shots:
+        modes.check_length(sum(shot.num_frames for shot in shots), fps, f"storyboard {task.storyboard}")
     request = _request(gen, task, shots[0].prompt if shots else task.prompt)
     window = gen.resolve(request)
     if callback is not None:

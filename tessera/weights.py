@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -50,11 +51,22 @@ def load_weights(module: nn.Module, path: str | Path, *, new_children: tuple[str
     if not path.is_file():
         raise ValueError(f"{path}: no such weights file")
     ref = next(module.parameters())
-    tensors = load_file(str(path), device=str(ref.device))  # load_state_dict casts to each parameter's dtype
+    try:
+        tensors = load_file(str(path), device=str(ref.device))  # load_state_dict casts to each param's dtype
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or corrupt ({e})") from e
     prefixes = tuple(f"{name}." for name in new_children)
     held = sorted(k for k in tensors if k.startswith(prefixes))
     if held:
         raise ValueError(f"{path} already holds {held[:3]}..., which were to start fresh")
+    own = module.state_dict()
+    wrong = [
+        f"{k} {tuple(v.shape)} (want {tuple(own[k].shape)})"
+        for k, v in tensors.items()
+        if k in own and v.shape != own[k].shape
+    ]
+    if wrong:
+        raise ValueError(f"{path} does not fit {type(module).__name__}'s config: shapes differ, {wrong[:3]}")
     result = module.load_state_dict(tensors, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
     if missing or result.unexpected_keys:
@@ -144,7 +156,12 @@ def read_model_spec(folder: str | Path) -> dict[str, Any]:
     path = folder / "model.json"
     if not path.is_file():
         raise ValueError(f"{folder}: not a tessera model folder (no model.json)")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: must hold a JSON object, got {type(meta).__name__}")
     if meta.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: format {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
     return meta
@@ -156,10 +173,25 @@ def load_model_dir(
     """DiT (in `dtype`, as DiT.cast) and VAE (float32) of a model folder, in eval mode, and its model.json."""
     folder = Path(folder)
     meta = read_model_spec(folder)
-    dit = _build(DiT, DiTConfig.from_dict(meta["dit"]), device, dtype)
-    dit = load_weights(dit, folder / "dit.safetensors")
-    vae = load_weights(_build(VideoVAE, VAEConfig.from_dict(meta["vae"]), device), folder / "vae.safetensors")
+    dit_cfg, vae_cfg = (
+        _config(folder, meta, key, cls) for key, cls in (("dit", DiTConfig), ("vae", VAEConfig))
+    )
+    dit = load_weights(_build(DiT, dit_cfg, device, dtype), folder / "dit.safetensors")
+    vae = load_weights(_build(VideoVAE, vae_cfg, device), folder / "vae.safetensors")
     return dit.eval().requires_grad_(False), vae.eval().requires_grad_(False), meta
+
+
+def _config(folder: Path, meta: dict[str, Any], key: str, cls):
+    """model.json's `key` section as `cls` (DiTConfig, VAEConfig); ValueError naming the file otherwise."""
+    if not isinstance(meta.get(key), dict):
+        raise ValueError(f"{folder / 'model.json'}: {key!r} must be a JSON object, got {meta.get(key)!r}")
+    try:
+        cfg = cls.from_dict(meta[key])
+        with torch.device("meta"):
+            DiT(cfg) if cls is DiTConfig else VideoVAE(cfg)  # types inside the config show on building
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ValueError(f"{folder / 'model.json'}: {key!r} is not a valid {cls.__name__} ({e})") from e
+    return cfg
 
 
 def load_model(
@@ -211,6 +243,12 @@ def check_fits(folder: str | Path, device: torch.device, dtype: torch.dtype) -> 
 
 def _num_elements(path: Path) -> int:
     """Elements of all tensors in a safetensors file, from its header."""
-    with path.open("rb") as f:
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    try:
+        with path.open("rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size <= path.stat().st_size - 8:
+                raise ValueError(f"a header of {size} bytes in a file of {path.stat().st_size}")
+            header = json.loads(f.read(size))
+        return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or corrupt ({e})") from e

@@ -44,10 +44,16 @@ def load_safetensors(path: str | Path, stem: str = "diffusion_pytorch_model") ->
         return load_file(str(single))
     index = path / f"{stem}.safetensors.index.json"
     if index.is_file():
-        weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
+        try:
+            weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{index}: not a safetensors index (JSON with a weight_map): {e}") from None
         tensors: dict[str, torch.Tensor] = {}
         for shard in sorted(set(weight_map.values())):
-            tensors.update(load_file(str(path / shard)))
+            shard_path = path / shard
+            if not isinstance(shard, str) or shard_path.resolve().parent != path.resolve():
+                raise ValueError(f"{index}: shard {shard!r} is not a file name inside {path}")
+            tensors.update(load_file(str(shard_path)))
         missing = sorted(set(weight_map) - set(tensors))
         if missing:
             raise ValueError(

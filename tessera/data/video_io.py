@@ -178,13 +178,19 @@ def _write_animation(tmp: Path, frames: np.ndarray, fps: float, fmt: str) -> Non
     first.save(tmp, format=fmt, save_all=True, append_images=rest, duration=delay, loop=0, **options)
 
 
-def _write_png_folder(path: Path, frames: np.ndarray, fps: float) -> None:
-    # A frame folder replaces an older one whole, so refuse to delete anything that is not one.
+def check_frame_folder(path: PathLike) -> None:
+    """VideoError unless `path` is free for a PNG frame folder: absent, or a folder of frames only. A frame
+    folder replaces an older one whole, so anything that is not one is never deleted."""
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise VideoError(f"{path}: exists and is not a folder; cannot write PNG frames there")
     others = [p.name for p in path.iterdir() if not _FRAME_NAME.fullmatch(p.name)] if path.exists() else []
     if others:
         raise VideoError(f"{path}: folder holds files other than frames ({others[0]}, ...); not replacing it")
+
+
+def _write_png_folder(path: Path, frames: np.ndarray, fps: float) -> None:
+    check_frame_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     info = PngInfo()
     info.add_text(_FPS_KEY, str(_as_rate(fps)))
@@ -380,6 +386,10 @@ def _open_folder(path: Path, fps: float | None) -> _Source:
 def _open_image(path: Path) -> Iterator[Image.Image]:
     try:
         image = Image.open(path)
+    except Image.DecompressionBombError as error:  # Pillow refuses images over twice its pixel limit
+        raise VideoError(
+            f"{path}: too large an image ({error}); the most is {2 * Image.MAX_IMAGE_PIXELS:,} pixels"
+        ) from error
     except OSError as error:  # Pillow's "cannot identify image file" is an OSError
         raise VideoError(f"{path}: not a video file (could not be decoded)") from error
     with image:
@@ -430,8 +440,10 @@ def _open_container(path: Path, seek_to: float | None) -> Iterator[_Source]:
     with container:
         if not container.streams:
             raise VideoError(f"{path}: truncated or corrupt (no streams could be read)")
-        if not container.streams.video:
-            raise VideoError(f"{path}: has no video stream")
+        if not container.streams.video:  # a cut header leaves streams of no known kind
+            if container.streams.audio or container.streams.subtitles:
+                raise VideoError(f"{path}: has no video stream (only audio or subtitles)")
+            raise VideoError(f"{path}: truncated or corrupt (no video stream could be read)")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate

@@ -68,6 +68,10 @@ HELD_OUT_SHAPE_MOTION = frozenset({("star", "bounce"), ("ring", "right"), ("tria
 SPLITS = ("train", "heldout", "any")
 
 
+MAX_SIDE = 4096  # the largest canvas side a scene renders, in pixels
+MAX_VIDEO_BYTES = 2**32  # the most pixel bytes (frames x height x width x 3) a scene renders
+
+
 def _check_choice(what: str, value: Any, allowed: Any) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(map(str, allowed))}")
@@ -216,6 +220,18 @@ class Scene:
     def validate(self) -> None:
         if self.height < 8 or self.width < 8:
             raise ValueError(f"canvas {self.height}x{self.width} is too small: each side must be >= 8 pixels")
+        if max(self.height, self.width) > MAX_SIDE:
+            raise ValueError(
+                f"canvas {self.height}x{self.width} is too large: each side must be <= {MAX_SIDE}"
+            )
+        frames = sum(s.num_frames for s in self.shots)
+        needed = frames * self.height * self.width * 3
+        if needed > MAX_VIDEO_BYTES:
+            raise ValueError(
+                f"{frames} frames of {self.width}x{self.height} need {needed:,}"
+                f" bytes of pixels; the most a scene renders is {MAX_VIDEO_BYTES:,} (use fewer frames or a "
+                "smaller canvas)"
+            )
         if not 1 <= self.fps <= 120:
             raise ValueError(f"fps {self.fps} must be in [1, 120]")
         if not 1 <= len(self.objects) <= 4:
@@ -260,11 +276,20 @@ class Scene:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scene:
+        if not isinstance(d, dict):
+            raise ValueError(f"a scene spec is a JSON object, got {type(d).__name__}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown scene spec key(s) {unknown}; allowed: {', '.join(fields)}")
+        for name in ("height", "width", "fps"):
+            if name in d and (not isinstance(d[name], int) or isinstance(d[name], bool)):
+                raise ValueError(f"scene spec {name!r} must be a whole number, got {d[name]!r}")
         try:
             return cls(
-                height=int(d["height"]),
-                width=int(d["width"]),
-                fps=int(d["fps"]),
+                height=d["height"],
+                width=d["width"],
+                fps=d["fps"],
                 objects=tuple(ObjectSpec(**o) for o in d["objects"]),
                 background=Background(**d.get("background", {})),
                 shots=tuple(Shot(**s) for s in d["shots"]),

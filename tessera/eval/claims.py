@@ -34,7 +34,7 @@ class Claim:
 
     @property
     def passed(self) -> bool:
-        return self.score >= PASS
+        return bool(self.score >= PASS)  # a numpy score would give a numpy bool, which json cannot write
 
 
 @dataclass

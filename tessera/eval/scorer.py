@@ -67,10 +67,10 @@ class Score:
 
     def to_dict(self) -> dict:
         return {
-            "total": self.total,
-            "groups": self.groups,
-            "criteria": self.criteria,
-            "claims": [vars(c) | {"passed": c.passed} for c in self.claims],
+            "total": float(self.total),  # numpy numbers, which json cannot write, become Python ones
+            "groups": {k: float(v) for k, v in self.groups.items()},
+            "criteria": {k: float(v) for k, v in self.criteria.items()},
+            "claims": [vars(c) | {"score": float(c.score), "passed": c.passed} for c in self.claims],
         }
 
 

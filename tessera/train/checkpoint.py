@@ -153,9 +153,39 @@ def save_checkpoint(
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
-    """The newest complete checkpoint folder under OUT/checkpoints, or None."""
+    """The newest complete checkpoint folder under OUT/checkpoints, or None. A checkpoint whose files were
+    damaged after it was written (state.json not JSON, a safetensors file cut short or with a broken header)
+    is passed over for the one before it, with a warning naming the file."""
     found = sorted(p for p in (Path(out) / "checkpoints").glob("step_*") if (p / STATE_NAME).is_file())
-    return found[-1] if found else None
+    for folder in reversed(found):
+        problem = _damage(folder)
+        if problem is None:
+            return folder
+        warnings.warn(f"{problem}; resuming from the checkpoint before it", stacklevel=2)
+    return None
+
+
+def _damage(folder: Path) -> str | None:
+    """What is wrong with a checkpoint folder's files, from state.json and the safetensors headers and sizes
+    (no tensor is read), or None."""
+    try:
+        json.loads((folder / STATE_NAME).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"{folder / STATE_NAME}: not valid JSON ({e})"
+    for path in sorted(folder.rglob("*.safetensors")):
+        size = path.stat().st_size
+        try:
+            with path.open("rb") as f:
+                length = int.from_bytes(f.read(8), "little")
+                if not 0 < length <= size - 8:
+                    raise ValueError(f"a header of {length} bytes in a file of {size}")
+                header = json.loads(f.read(length))
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            return f"{path}: not a readable safetensors file ({e})"
+        if 8 + length + end != size:
+            return f"{path}: truncated or padded ({size} bytes, its header describes {8 + length + end})"
+    return None
 
 
 def load_checkpoint(
@@ -169,7 +199,12 @@ def load_checkpoint(
     """Restore model, EMA, optimizer and RNG in place from a checkpoint folder, whatever number of processes
     saved it; every process calls it. Returns its state.json (with "extra" {} when written without it)."""
     path = Path(path)
-    state = json.loads((path / STATE_NAME).read_text())
+    try:
+        state = json.loads((path / STATE_NAME).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path / STATE_NAME}: not valid JSON ({e}); the checkpoint is damaged") from e
+    if not isinstance(state, dict):
+        raise ValueError(f"{path / STATE_NAME}: must hold a JSON object; the checkpoint is damaged")
     state.setdefault("extra", {})
     if state.get("format", 1) == 1:
         _load_whole(path, state, model, ema, optimizer, world)
