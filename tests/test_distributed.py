@@ -118,10 +118,13 @@ def test_two_processes_train_as_one_on_the_same_global_batches(one_process, vae_
         load_model_dir(one_process / "export")[0].state_dict(),
     )
     assert all(torch.allclose(a[k].float(), b[k].float(), rtol=1e-2, atol=1e-3) for k in a)  # float16 files
-    # The two processes built the latent cache together, each its share; joined, it is the one-process cache.
+    # The two processes built the latent cache together, each its share; joined, it is the one-process cache
+    # to one float16 step: torchrun's workers run one thread each, the reference as many as the machine has,
+    # so a convolution's sums come out in another order and may round to the neighbouring float16.
     for name in ("latents.safetensors", "text.safetensors"):
         x, y = load_file(str(out / "cache" / name)), load_file(str(one_process / "cache" / name))
-        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+        assert x.keys() == y.keys()
+        assert all(torch.allclose(x[k].float(), y[k].float(), rtol=1e-3, atol=1e-3) for k in x)
     index = json.loads((out / "cache" / "index.json").read_text())
     assert index == json.loads((one_process / "cache" / "index.json").read_text())
     assert not (out / "cache" / "parts").exists()
