@@ -26,7 +26,8 @@ from tessera.data.dataset import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import SOLVERS, guided, sample
 from tessera.diffusion.schedule import SCHEDULES, integer_network_times
-from tessera.models.dit import StepCache, token_times
+from tessera.models.dit import token_times
+from tessera.models.step_cache import StepCache
 from tessera.models.text import TextEmbedding, build_text_encoder
 from tessera.weights import DTYPES, SHIPPED_MODEL, check_fits, load_model
 

@@ -12,8 +12,9 @@ from tessera.convert.wan_dit import (
     load_wan_dit,
     original_to_diffusers_dit_key,
 )
-from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, PatchEmbed3d, StepCache, pool_text
+from tessera.models.dit import DIT_SIZES, X0_MIN_TIME, DiT, DiTConfig, PatchEmbed3d, pool_text
 from tessera.models.layers import timestep_embedding
+from tessera.models.step_cache import StepCache
 from tessera.weights import load_weights, save_weights
 
 TINY = DIT_SIZES["tiny"]
