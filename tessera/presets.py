@@ -8,6 +8,7 @@ vae-world-cpu-objects  stage 4 on the CPU: the whole VAE, object pixels weighted
 vae-world-cpu-decoder2  stage 9 on the CPU: stage 4's decoder alone trained on (keeps the latents)
 vae-world-cpu-deflicker  stage 10 on the CPU: stage 9's decoder trained against flicker (keeps the latents)
 vae-world-plain  that VAE fine-tuned on the plain world (PLAIN_WORLD) at 64x64
+vae-world-one-object  vae-world-plain's decoder trained on the one-object world (keeps the latents)
 vae-tiny         seconds on a CPU, for tests
 dit-world        the DiT of the shipped model, GPU-sized run
 dit-world-cpu    the same model, a run that fits a 2-core CPU
@@ -15,6 +16,7 @@ dit-world-cpu-refit  the CPU DiT fine-tuned on the stage-4 VAE's latents
 dit-world-cpu-objects  the refit DiT fine-tuned further with object latents weighted
 dit-world-cpu-more  that DiT trained on at batch 16, sampled at guidance 2 (the shipped DiT)
 dit-world-plain  a DiT for the plain world at 64x64, 8x8-pixel tokens
+dit-world-one-object  a DiT for the one-object world (ONE_OBJECT_WORLD) at 64x64, 16x16-pixel tokens
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -35,7 +37,7 @@ from tessera.config import (
     VAELossConfig,
     VAERunConfig,
 )
-from tessera.data.world import PLAIN_WHITE_WORLD, PLAIN_WORLD
+from tessera.data.world import ONE_OBJECT_WORLD, PLAIN_WHITE_WORLD, PLAIN_WORLD
 from tessera.models.dit import DIT_SIZES
 from tessera.models.vae import VAE_SIZES
 
@@ -199,6 +201,21 @@ def vae_world_plain() -> VAERunConfig:
         loss=dataclasses.replace(base.loss, object_weight=8.0, temporal_weight=1.0),
         decoder_only=False,
         latent_noise=0.0,
+    )
+
+
+def vae_world_one_object() -> VAERunConfig:
+    """vae-world-plain's decoder trained on alone (the encoder frozen, so the latents, and a DiT trained on
+    them, stay as they are) on ONE_OBJECT_WORLD, where its round trip loses the physics of falls and
+    bounces and the corners of shapes first."""
+    base = vae_world_plain()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, world=ONE_OBJECT_WORLD),
+        loop=dataclasses.replace(
+            base.loop, steps=1500, out="runs/vae-world-one-object", init_from="runs/vae-world-plain/export"
+        ),
+        decoder_only=True,
     )
 
 
@@ -375,6 +392,18 @@ def dit_world_plain_white() -> DiTRunConfig:
     )
 
 
+def dit_world_one_object() -> DiTRunConfig:
+    """dit-world-plain-16px on ONE_OBJECT_WORLD: one large object on white, starting where its motion has
+    room, so a short caption decides the whole video; 1,000 scenes cover most of its ~480 colour x shape x
+    motion combinations of the training split, each with two English and two Chinese captions."""
+    base = dit_world_plain_16px()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, num_scenes=1000, world=ONE_OBJECT_WORLD),
+        loop=dataclasses.replace(base.loop, steps=4000, out="runs/dit-world-one-object"),
+    )
+
+
 def dit_tiny() -> DiTRunConfig:
     return DiTRunConfig(
         model=dataclasses.replace(DIT_SIZES["tiny"], text_dim=384),  # MiniLM's width
@@ -420,6 +449,8 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world-plain": dit_world_plain,
     "dit-world-plain-16px": dit_world_plain_16px,
     "dit-world-plain-white": dit_world_plain_white,
+    "dit-world-one-object": dit_world_one_object,
+    "vae-world-one-object": vae_world_one_object,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }

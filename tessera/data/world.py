@@ -66,6 +66,8 @@ HELD_OUT_COLOUR_SHAPE = frozenset(
 )
 HELD_OUT_SHAPE_MOTION = frozenset({("star", "bounce"), ("ring", "right"), ("triangle", "circle")})
 SPLITS = ("train", "heldout", "any")
+STARTS = ("anywhere", "by-motion")
+START_JITTER = 0.04  # units: how far a "by-motion" start place may lie from its motion's place
 
 
 MAX_SIDE = 4096  # the largest canvas side a scene renders, in pixels
@@ -92,8 +94,14 @@ class SceneMix:
     p_multishot: float = 0.1
     p_camera: float = 0.15
     p_wall: float = 0.1
+    # Where an object starts: "anywhere" its path stays on the canvas, or "by-motion": where its motion has
+    # the most room (a mover at the side it leaves, a faller at the top, the rest in the middle), give or
+    # take START_JITTER, moving at one speed. Then a caption decides the video but for that jitter, which a
+    # small model learns far sooner than a layout it must also invent.
+    start: str = "anywhere"
 
     def __post_init__(self) -> None:
+        _check_choice("start rule", self.start, STARTS)
         if not 1 <= self.max_objects <= 4:
             raise ValueError(f"max_objects must be 1..4, got {self.max_objects}")
         for what, values, allowed in (
@@ -131,10 +139,24 @@ PLAIN_WORLD = SceneMix(
 # The plain world on one background tone: a caption never names the background, so over many tones the
 # best guess for it near pure noise is a blend of them all, which the sampler never resolves into one.
 PLAIN_WHITE_WORLD = dataclasses.replace(PLAIN_WORLD, tones=("white",))
+# One large object on white, starting where its motion has room: every word of a short caption decides
+# what the video shows, and nothing else is left to chance but a few pixels of start place.
+ONE_OBJECT_WORLD = SceneMix(
+    max_objects=1,
+    sizes=("large",),
+    backgrounds=("solid",),
+    tones=("white",),
+    p_occlusion=0.0,
+    p_multishot=0.0,
+    p_camera=0.0,
+    p_wall=0.0,
+    start="by-motion",
+)
 SCENE_MIXES: dict[str, SceneMix] = {
     "whole": WHOLE_WORLD,
     "plain": PLAIN_WORLD,
     "plain-white": PLAIN_WHITE_WORLD,
+    "one-object": ONE_OBJECT_WORLD,
 }
 
 
@@ -402,7 +424,7 @@ def _draw_object(rng, colour, wu, hu, duration, others, depth, mix: SceneMix) ->
     motion = rng.choice([m for m in MOTIONS if not (m == "spin" and shape in SYMMETRIC_SHAPES)])
     size = rng.choice(list(mix.sizes))
     r = SIZES[size] * (1.5 if motion == "grow" else 1.0)
-    speed = rng.uniform(0.2, 0.4)
+    speed = rng.uniform(0.2, 0.4) if mix.start == "anywhere" else 0.3
     to_wall = motion in DIRECTIONS and rng.random() < mix.p_wall
     if motion in DIRECTIONS and not to_wall:
         # Otherwise a straight-line mover never reaches a wall: "moves up" stays true for the whole clip.
@@ -411,7 +433,10 @@ def _draw_object(rng, colour, wu, hu, duration, others, depth, mix: SceneMix) ->
         speed = min(speed, 0.9 * room / duration)
     best = None
     for _ in range(50):  # keep start places apart so objects are told apart at the start
-        x, y = _start_place(rng, "still" if to_wall else motion, r, speed, wu, hu, duration)
+        if mix.start == "by-motion":
+            x, y = _motion_start(rng, "still" if to_wall else motion, r, wu, hu)
+        else:
+            x, y = _start_place(rng, "still" if to_wall else motion, r, speed, wu, hu, duration)
         gap = min((abs(x - o.x) * wu + abs(y - o.y) * hu for o in others), default=9.0)
         if best is None or gap > best[0]:
             best = (gap, x, y)
@@ -456,6 +481,21 @@ def _start_place(rng, motion, r, speed, wu, hu, duration) -> tuple[float, float]
     if lo_y > hi_y:
         lo_y = hi_y = 0.5
     return rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y)
+
+
+def _motion_start(rng, motion, r, wu, hu) -> tuple[float, float]:
+    """Where `motion` has the most room (fractions): a mover at the side or corner it leaves, a faller or a
+    bouncer at the top middle, anything else in the middle; moved by up to START_JITTER either way."""
+    lo_x, lo_y = (r + 0.03) / wu, (r + 0.03) / hu
+    x, y = 0.5, 0.5
+    if motion in DIRECTIONS:
+        dx, dy = DIRECTIONS[motion]
+        x = 0.5 if dx == 0 else (lo_x if dx > 0 else 1 - lo_x)
+        y = 0.5 if dy == 0 else (lo_y if dy > 0 else 1 - lo_y)
+    elif motion in ("bounce", "fall"):
+        y = lo_y
+    jx, jy = (rng.uniform(-START_JITTER, START_JITTER) / extent for extent in (wu, hu))
+    return min(max(x + jx, lo_x), 1 - lo_x), min(max(y + jy, lo_y), 1 - lo_y)
 
 
 def _occlusion_pair(rng, colours, wu, duration, sizes) -> list[ObjectSpec]:
