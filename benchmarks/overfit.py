@@ -1,14 +1,14 @@
 """The gate before a long run: can a DiT config learn N world scenes from their captions?
 
     python benchmarks/overfit.py --preset dit-world-plain [--num 8] [--steps 1500] [--every 250]
-        [--new 8] [--out runs/overfit] [--plot curve.png] [override ...]
+        [--new 8] [--own N] [--out runs/overfit] [--plot curve.png] [override ...]
     python benchmarks/overfit.py --run RUN_DIR [--num 8] [--new 8]   # a finished run's checkpoints, scored
     python benchmarks/overfit.py --curves RUN_DIR [RUN_DIR ...] --plot curves.png   # runs side by side
 
 Trains the preset (with the overrides) on N scenes only, text to video only (`flow.tasks=text`; the
 overrides come last, so they may change that), then scores the EMA weights of every checkpoint:
-- own: each training scene generated from its own short English caption (a caption it trained on), at its
-  own seed, scored in prompt mode;
+- own: each training scene (or the first --own of them) generated from its own short English caption (a
+  caption it trained on), at its own seed, scored in prompt mode;
 - new: as many new scenes of the same part of the world (`eval run`'s seen group, the same seeds), so the
   curve also says whether what is learnt carries over;
 - baselines, measured in the same run: the footage itself and its VAE round trip, scored against the same
@@ -124,6 +124,9 @@ def main() -> None:
     ap.add_argument("--preset", default="dit-world-plain")
     ap.add_argument("--num", type=int, default=8, help="training scenes")
     ap.add_argument("--new", type=int, default=8, help="new prompts scored at each checkpoint")
+    ap.add_argument(
+        "--own", type=int, default=0, help="training scenes scored at each checkpoint (default: all --num)"
+    )
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--every", type=int, default=250, help="score a checkpoint every this many steps")
     ap.add_argument("--out", default="runs/overfit")
@@ -172,7 +175,7 @@ def gate_config(args: argparse.Namespace) -> DiTRunConfig:
 def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespace) -> None:
     """Score every checkpoint of the run in `out`, print the table and the verdict, save overfit.json."""
     gen = Generator(export)
-    own = training_prompts(cfg, args.num)
+    own = training_prompts(cfg, args.own or args.num)
     d = cfg.data
     size = {"height": d.height, "width": d.width, "fps": d.fps, "num_frames": d.num_frames}
     new = [(seed, p) for g, seed, p in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
@@ -195,7 +198,7 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
     passed = [r for r in rows if r["own"] >= GATE_RATIO * ceiling and r["minutes"] <= GATE_MINUTES]
     what = f"run {args.run}" if args.run else f"preset {args.preset} {' '.join(args.overrides)}"
     print(f"\ndevice: {device_name(gen.device)}; {what}")
-    print(f"{args.num} training scenes; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
+    print(f"{args.num} training scenes, {len(own)} of them scored; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
     print("| step | training min | own captions | x round trip | new prompts |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
