@@ -8,7 +8,7 @@ caption and image to video from its frame 0. For each it prints the mean absolut
 frames (0..255 levels), by step (frame f -> f + 1, averaged over scenes), its median, and the ratio of the
 mean change to the footage's (the baseline, rendered in the same run: 1 is as steady as the world). For the
 round trip also the temporal error: the mean absolute error of its frame-to-frame change against the
-footage's (modes.change_error, in levels), 0 when it changes exactly as the footage does.
+footage's (temporal.change_error, in levels), 0 when it changes exactly as the footage does.
 
 The world VAE decodes latent frame 0 to video frame 0 and each later latent to 4 frames (1-4, 5-8, ...), so
 a decoder that jumps at the start of each latent slot shows as a period-4 pattern in the steps. Models are
@@ -24,14 +24,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from tessera import modes
 from tessera.conditioning import Condition
-from tessera.data.captions import caption
-from tessera.data.dataset import to_frames, to_video_tensor
-from tessera.data.render import render
-from tessera.data.world import sample_scene
+from tessera.data.video_io import to_frames, to_video_tensor
+from tessera.eval import temporal
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.world.captions import caption
+from tessera.world.render import render
+from tessera.world.scene import sample_scene
 
 
 def round_trip(gen: Generator, clip: np.ndarray) -> np.ndarray:
@@ -51,18 +51,18 @@ def main() -> None:
     for i in range(args.num):
         scene = sample_scene(3_000_000 + i, height=128, width=128, num_frames=17, split="heldout")
         clip = render(scene).video
-        steps["footage"].append(modes.frame_jumps(clip))
+        steps["footage"].append(temporal.frame_jumps(clip))
         request = GenerationRequest(caption(scene, seed=i), seed=i)
         for name, gen in gens.items():
             trip = round_trip(gen, clip)
-            errors.setdefault(f"{name}: round trip", []).append(modes.change_error(trip, clip))
+            errors.setdefault(f"{name}: round trip", []).append(temporal.change_error(trip, clip))
             videos = {
                 "round trip": trip,
                 "plain": gen.generate(request).frames,
                 "image to video": gen.generate(replace(request, conditions=(Condition(clip[0]),))).frames,
             }
             for kind, video in videos.items():
-                steps.setdefault(f"{name}: {kind}", []).append(modes.frame_jumps(video))
+                steps.setdefault(f"{name}: {kind}", []).append(temporal.frame_jumps(video))
     base = float(np.mean(steps["footage"]))
     width = max(len(k) for k in steps)
     print(f"{'video':<{width}}  median  mean  x footage  temporal error  mean change by step (f -> f + 1)")

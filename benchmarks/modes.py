@@ -39,17 +39,18 @@ import torch
 
 from tessera import modes
 from tessera.conditioning import Condition
-from tessera.data.captions import caption
-from tessera.data.dataset import to_frames, to_video_tensor
-from tessera.data.prompts import parse_prompt
-from tessera.data.render import render
-from tessera.data.world import COLOURS, Scene, sample_scene
+from tessera.data.contact_sheet import contact_sheet
+from tessera.data.video_io import to_frames, to_video_tensor
+from tessera.eval import temporal
 from tessera.eval.adherence import model_world
-from tessera.eval.contact_sheet import contact_sheet
 from tessera.eval.drift import drift, object_looks
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.world.captions import caption
+from tessera.world.prompts import parse_prompt
+from tessera.world.render import render
+from tessera.world.scene import COLOURS, Scene, sample_scene
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,7 +60,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def seam_jump(frames: np.ndarray, seam: int) -> float:
     """Mean absolute change (0..255 levels) between frames seam-1 and seam."""
-    return float(modes.frame_jumps(frames[seam - 1 : seam + 1])[0])
+    return float(temporal.frame_jumps(frames[seam - 1 : seam + 1])[0])
 
 
 def vae_trip(gen: Generator, clip: np.ndarray) -> np.ndarray:
@@ -125,8 +126,8 @@ def main() -> None:
         scene, other = sample_scene(3_000_000 + i, **size), sample_scene(3_100_000 + i, **size)
         clip, clip2 = render(scene).video, render(other).video
         r = GenerationRequest(caption(scene, seed=i), seed=i, steps=args.steps)
-        add("footage median jump", float(np.median(modes.frame_jumps(clip))))
-        add("footage max jump", float(modes.frame_jumps(clip).max()))
+        add("footage median jump", float(np.median(temporal.frame_jumps(clip))))
+        add("footage max jump", float(temporal.frame_jumps(clip).max()))
         add("VAE round trip MAD (what pasting given frames back undoes)", vae_mad(gen, clip))
         add("adherence: the footage (what a perfect model scores)", adherence(clip, r.prompt))
         trip = vae_trip(gen, clip)
@@ -168,18 +169,18 @@ def main() -> None:
         lp = modes.loop(gen, r)
         wrapped = np.concatenate([lp.frames, lp.frames[:1]])
         add("loop seam jump (last -> first)", seam_jump(wrapped, len(lp.frames)))
-        add("loop median jump inside", float(np.median(modes.frame_jumps(lp.frames))))
+        add("loop median jump inside", float(np.median(temporal.frame_jumps(lp.frames))))
         show("--loop: its last frame leads into its first", lp.frames)
         add("plain generation MAD to input", float(np.abs(plain.astype(float) - clip).mean()))
         new_prompt = caption(recoloured(scene), seed=i)
         add("adherence: the input to the edit prompt", adherence(clip, new_prompt))
-        add("motion kept: the input's VAE round trip, change error", modes.change_error(trip, clip))
-        add("motion kept: plain generation, change error", modes.change_error(plain, clip))
+        add("motion kept: the input's VAE round trip, change error", temporal.change_error(trip, clip))
+        add("motion kept: plain generation, change error", temporal.change_error(plain, clip))
         for s in (0.4, 0.6, 0.8):
             ed = modes.edit(gen, replace(r, prompt=new_prompt), clip, s)
             add(f"edit {s} MAD to input", float(np.abs(ed.frames.astype(float) - clip).mean()))
             add(f"adherence: edit {s} to the edit prompt", adherence(ed.frames, new_prompt))
-            add(f"motion kept: edit {s}, change error", modes.change_error(ed.frames, clip))
+            add(f"motion kept: edit {s}, change error", temporal.change_error(ed.frames, clip))
             if s == 0.6:
                 show(f"--edit footage --strength 0.6: {new_prompt}", ed.frames)
         too_long = gen.spec["limits"]["max_frames"] + 5  # more than one window takes: edited in windows
@@ -194,11 +195,11 @@ def main() -> None:
             "edit 0.6 windowed: mean jump at window joins",
             float(np.mean([seam_jump(edited, j) for j in joins])),
         )
-        add("edit 0.6 windowed: median jump", float(np.median(modes.frame_jumps(edited))))
+        add("edit 0.6 windowed: median jump", float(np.median(temporal.frame_jumps(edited))))
         n = r0.num_frames
         long = modes.long_video(gen, r, 3 * n)
         add("long video jump at the first join", seam_jump(long.frames, n))
-        add("long video median jump", float(np.median(modes.frame_jumps(long.frames))))
+        add("long video median jump", float(np.median(temporal.frame_jumps(long.frames))))
         show(f"--duration {3 * n / fps:g}: three windows", long.frames)
         windows = [(w * n, (w + 1) * n) for w in range(3)]
         for w, (a, b) in enumerate(windows):

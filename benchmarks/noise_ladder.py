@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from tessera.config import DataConfig
-from tessera.data.dataset import make_dataset, to_frames
+from tessera.data.dataset import make_dataset
+from tessera.data.video_io import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import guided, sample
 from tessera.diffusion.schedule import sigmas

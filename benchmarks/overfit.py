@@ -31,16 +31,18 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from tessera.config import DiTRunConfig, from_dict, load_config
-from tessera.data.captions import caption
-from tessera.data.dataset import WorldClips, to_frames, to_video_tensor
-from tessera.data.prompts import parse_prompt
-from tessera.data.render import render
+from tessera.config import DiTRunConfig, from_dict
+from tessera.data.dataset import WorldClips
+from tessera.data.video_io import to_frames, to_video_tensor
 from tessera.eval.adherence import eval_prompts
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.presets import load_config
 from tessera.train import train_dit
+from tessera.world.captions import caption
+from tessera.world.prompts import parse_prompt
+from tessera.world.render import render
 
 GATE_RATIO, GATE_MINUTES = 0.9, 30.0
 
@@ -198,7 +200,8 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
     passed = [r for r in rows if r["own"] >= GATE_RATIO * ceiling and r["minutes"] <= GATE_MINUTES]
     what = f"run {args.run}" if args.run else f"preset {args.preset} {' '.join(args.overrides)}"
     print(f"\ndevice: {device_name(gen.device)}; {what}")
-    print(f"{args.num} training scenes, {len(own)} of them scored; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
+    scored_part = f"{args.num} training scenes, {len(own)} of them scored"
+    print(f"{scored_part}; footage {base['footage']:.3f}, VAE round trip {ceiling:.3f}\n")
     print("| step | training min | own captions | x round trip | new prompts |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:

@@ -16,11 +16,12 @@ import argparse
 
 import torch
 
-from tessera.config import LoopConfig, load_config
+from tessera.config import LoopConfig
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.machine import device_name, seconds_per_call
 from tessera.models.dit import DiT
 from tessera.models.vae import VideoVAE
+from tessera.presets import load_config
 from tessera.train.optim import autocast, build_optimizer, resolve_device, use_bf16
 
 CAPTION_TOKENS = 48  # about an e5+minilm caption of the world

@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from tessera.config import load_config
 from tessera.data.buckets import config_buckets
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.machine import device_name, seconds_per_call
 from tessera.models.dit import DiT
+from tessera.presets import load_config
 from tessera.train.latent_cache import CACHE_FORMAT, LatentCache
 from tessera.train.optim import apply_gradients, autocast, build_optimizer, resolve_device
 from tessera.train.train_dit import training_loss

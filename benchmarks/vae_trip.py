@@ -18,16 +18,16 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from tessera.data.captions import caption
-from tessera.data.dataset import to_frames, to_video_tensor
-from tessera.data.prompts import parse_prompt
-from tessera.data.render import render
-from tessera.data.world import SCENE_MIXES, sample_scene
+from tessera.data.video_io import to_frames, to_video_tensor
 from tessera.eval.adherence import EVAL_SEED
 from tessera.eval.reconstruction import psnr
 from tessera.eval.scorer import score
 from tessera.machine import device_name
 from tessera.weights import load_vae_dir
+from tessera.world.captions import caption
+from tessera.world.prompts import parse_prompt
+from tessera.world.render import render
+from tessera.world.scene import SCENE_MIXES, sample_scene
 
 FRAMES, FPS = 17, 8  # the shipped model's default request
 

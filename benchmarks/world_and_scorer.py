@@ -20,14 +20,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from tessera.data.captions import DETAILS, LANGS, caption  # noqa: E402
-from tessera.data.prompts import parse_prompt  # noqa: E402
-from tessera.data.render import render  # noqa: E402
 from tessera.data.video_io import read_video, write_video  # noqa: E402
-from tessera.data.world import sample_scene  # noqa: E402
 from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy  # noqa: E402
 from tessera.eval.scorer import score  # noqa: E402
 from tessera.machine import cpu_name  # noqa: E402
+from tessera.world.captions import DETAILS, LANGS, caption  # noqa: E402
+from tessera.world.prompts import parse_prompt  # noqa: E402
+from tessera.world.render import render  # noqa: E402
+from tessera.world.scene import sample_scene  # noqa: E402
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
 

@@ -28,7 +28,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from tessera.data.world import SCENE_MIXES
+from tessera.world.scene import SCENE_MIXES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # where `generate --frames 1` may write a single image
 SIZE_HELP = "canvas as WIDTHxHEIGHT in pixels, e.g. 128x128, 160x90 (16:9), 90x160 (9:16)"
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _world(args: argparse.Namespace) -> int:
-    from tessera.data.world_export import export_world
+    from tessera.world.export import export_world
 
     if args.action in ("sample", "export"):
         h, w = args.size
@@ -370,8 +370,8 @@ def _world(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from tessera.data.render import render
     from tessera.data.video_io import write_video
+    from tessera.world.render import render
 
     scene = _load_spec(args.spec) if args.spec else _parse(args.prompt, args).scene
     try:
@@ -535,7 +535,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tessera.config import DiTRunConfig, VAERunConfig, load_config, to_dict
+    from tessera.config import DiTRunConfig, VAERunConfig, to_dict
+    from tessera.presets import load_config
 
     cfg = load_config(args.preset, args.overrides)
     wanted = VAERunConfig if args.command == "train-vae" else DiTRunConfig
@@ -586,14 +587,14 @@ def _eval_compare(args: argparse.Namespace) -> int:
 
 
 def _parse(prompt: str, args: argparse.Namespace):
-    from tessera.data.prompts import parse_prompt
+    from tessera.world.prompts import parse_prompt
 
     h, w = args.size
     return parse_prompt(prompt, height=h, width=w, fps=args.fps, num_frames=args.frames)
 
 
 def _load_spec(path: Path):
-    from tessera.data.world import Scene
+    from tessera.world.scene import Scene
 
     if not path.is_file():
         raise ValueError(f"{path}: no such spec file")
@@ -604,10 +605,11 @@ def _load_spec(path: Path):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from tessera.data.prompts import parse_prompt
     from tessera.data.video_io import probe_video, read_video
     from tessera.eval.scorer import score
+    from tessera.world.prompts import parse_prompt
 
+    skipped: tuple[str, ...] = ()
     if args.spec:
         scene, stated = _load_spec(args.spec), None
         info = probe_video(args.video)
@@ -625,12 +627,20 @@ def _eval(args: argparse.Namespace) -> int:
         info = probe_video(args.video)
         video = read_video(args.video).frames
         parsed = parse_prompt(
-            args.prompt, height=info.height, width=info.width, fps=round(info.fps), num_frames=len(video)
+            args.prompt,
+            height=info.height,
+            width=info.width,
+            fps=round(info.fps),
+            num_frames=len(video),
+            skip_unknown=True,
         )
-        scene, stated = parsed.scene, parsed.stated
+        scene, stated, skipped = parsed.scene, parsed.stated, parsed.skipped
+        if skipped:  # scored on what the rest of the prompt says
+            words = ", ".join(map(repr, skipped))
+            print(f"warning: left out words the scorer does not know: {words}", file=sys.stderr)
     result = score(video, scene, stated=stated)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps({**result.to_dict(), "skipped_words": list(skipped)}, indent=2))
     else:
         print(result.table())
     return 0

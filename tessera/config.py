@@ -1,6 +1,7 @@
-"""Run configuration: dataclasses, and the one way to make one, `load_config(preset, overrides)`.
+"""Run configuration: the dataclasses of a run, typed dotted overrides, and JSON round trips.
 
-A run config is a tree of dataclasses. A preset (tessera.presets) builds a complete tree; overrides are
+A run config is a tree of dataclasses. A preset (tessera.presets, `load_config(preset, overrides)`) builds a
+complete tree; overrides are
 `dotted.key=value` strings parsed by the type of the field they name (`optim.lr=3e-4`,
 `model.patch_size=1x2x2`, `model.dim_mult=1,2,4,4`). Unknown keys are errors that suggest near matches. The
 resolved config is saved with every run and checkpoint as JSON and can be read back with `from_dict`.
@@ -17,9 +18,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.data.world import SceneMix
 from tessera.models.dit import DiTConfig
 from tessera.models.vae import VAEConfig
+from tessera.world.scene import SceneMix
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class FlowConfig:
     time_scale: float = 1.0
     shift: float = 1.0  # training-time shift of sampled times
     text_dropout: float = 0.1  # share of samples trained on the null prompt, for classifier-free guidance
-    # Conditioning tasks drawn per sample (tessera/conditioning.py TASKS) and their weights.
+    # Conditioning tasks drawn per sample (tessera/train/tasks.py TASKS) and their weights.
     tasks: tuple[str, ...] = ("text",)
     task_weights: tuple[float, ...] = (1.0,)
     # Loss weight of a latent: 1 + object_weight * the share of its pixels that show an object (world data
@@ -180,23 +181,6 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
         else:
             kwargs[name] = _coerce(value, kind, name)
     return cls(**kwargs)
-
-
-def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The preset's config with `key=value` overrides applied, each parsed by its field's type."""
-    from tessera.presets import PRESETS
-
-    if preset not in PRESETS:
-        near = difflib.get_close_matches(preset, PRESETS, n=3)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
-        raise ValueError(f"unknown preset {preset!r}{hint}; presets: {', '.join(sorted(PRESETS))}")
-    pairs = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4)")
-        pairs[key.strip()] = value.strip()
-    return override(PRESETS[preset](), pairs)
 
 
 def override(cfg: Any, pairs: dict[str, str]) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from tessera.conditioning import Condition, build_conditioning
-from tessera.data.dataset import to_frames
+from tessera.data.video_io import to_frames
 from tessera.diffusion.flow import TIME_SCALE
 from tessera.diffusion.sampler import SOLVERS, guided, sample
 from tessera.diffusion.schedule import SCHEDULES, integer_network_times

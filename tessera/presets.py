@@ -24,6 +24,7 @@ dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 tex
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 
 from tessera.config import (
@@ -36,10 +37,11 @@ from tessera.config import (
     SampleConfig,
     VAELossConfig,
     VAERunConfig,
+    override,
 )
-from tessera.data.world import ONE_OBJECT_WORLD, PLAIN_WHITE_WORLD, PLAIN_WORLD
 from tessera.models.dit import DIT_SIZES
 from tessera.models.vae import VAE_SIZES
+from tessera.world.scene import ONE_OBJECT_WORLD, PLAIN_WHITE_WORLD, PLAIN_WORLD
 
 
 def vae_world() -> VAERunConfig:
@@ -454,3 +456,18 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
 }
+
+
+def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """The preset's config with `key=value` overrides applied, each parsed by its field's type."""
+    if preset not in PRESETS:
+        near = difflib.get_close_matches(preset, PRESETS, n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise ValueError(f"unknown preset {preset!r}{hint}; presets: {', '.join(sorted(PRESETS))}")
+    pairs = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not key=value (e.g. optim.lr=1e-4)")
+        pairs[key.strip()] = value.strip()
+    return override(PRESETS[preset](), pairs)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tessera.config import load_config
+from tessera.presets import load_config
 from tessera.train import train_dit, train_vae
 
 

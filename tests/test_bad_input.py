@@ -14,15 +14,15 @@ from PIL import Image
 
 import tessera.pipeline
 from tessera.cli import _write_output, main
-from tessera.data.render import render
 from tessera.data.video_io import VideoError, read_video, write_video
-from tessera.data.world import MAX_VIDEO_BYTES, Scene, sample_scene
 from tessera.eval.claims import Claim
 from tessera.eval.scorer import score
 from tessera.modes import MAX_SECONDS, MAX_SHOTS, read_storyboard
 from tessera.pipeline import Generator
 from tessera.task import VideoTask, rehearse
 from tessera.weights import SHIPPED_MODEL
+from tessera.world.render import render
+from tessera.world.scene import MAX_VIDEO_BYTES, Scene, sample_scene
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +320,7 @@ def test_a_damaged_state_json_is_named(tmp_path):
     ],
 )
 def test_a_bad_optimizer_setting_is_refused(override, words):
-    from tessera.config import load_config
+    from tessera.presets import load_config
 
     with pytest.raises(ValueError) as caught:
         load_config("dit-tiny", [override])
@@ -359,8 +359,8 @@ def test_world_render_into_a_read_only_folder_names_the_path(tmp_path, capsys, m
 
 @pytest.mark.parametrize("damage", ["truncate", "header", "state"])
 def test_a_damaged_checkpoint_is_named_and_the_one_before_taken(tmp_path, damage):
-    from tessera.config import load_config
     from tessera.models.dit import DiT, DiTConfig
+    from tessera.presets import load_config
     from tessera.train.checkpoint import latest_checkpoint, save_checkpoint
     from tessera.train.train_dit import build_optimizer
 

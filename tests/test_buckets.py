@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from tessera.config import DataConfig, load_config
+from tessera.config import DataConfig
 from tessera.data.buckets import Bucket, BucketBatchSampler, bucket_for, check_buckets, config_buckets
 from tessera.data.dataset import WorldClips
+from tessera.presets import load_config
 
 BUCKETS = [
     Bucket.parse(n) for n in ("176x96x17", "96x176x17", "128x128x17", "128x128x9", "176x96x1", "128x128x1")

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from tessera.data.captions import DETAILS, LANGS, caption, captions, passes_behind, relations, thirds
-from tessera.data.prompts import OBJECT_ATTRIBUTES, parse_prompt
-from tessera.data.render import wall_hits
-from tessera.data.world import SIZES, Scene, sample_scene
+from tessera.world.captions import DETAILS, LANGS, caption, captions, passes_behind, relations, thirds
+from tessera.world.prompts import OBJECT_ATTRIBUTES, parse_prompt
+from tessera.world.render import wall_hits
+from tessera.world.scene import SIZES, Scene, sample_scene
 
 SCENES = [sample_scene(seed, split="any") for seed in range(200)]
 

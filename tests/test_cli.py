@@ -8,9 +8,9 @@ from PIL import Image
 
 from tessera.cli import main
 from tessera.data.manifest import read_manifest, resolve
-from tessera.data.render import render
 from tessera.data.video_io import read_video
-from tessera.data.world import Scene, is_held_out
+from tessera.world.render import render
+from tessera.world.scene import Scene, is_held_out
 
 
 def test_world_sample_writes_clips_captions_and_a_contact_sheet(tmp_path, capsys):

@@ -6,17 +6,17 @@ import torch
 from PIL import Image
 
 from tessera.cli import main
-from tessera.conditioning import TASKS, Condition, build_conditioning, latent_index, task_masks
-from tessera.config import load_config
-from tessera.data.dataset import to_frames, to_video_tensor
-from tessera.data.render import render
-from tessera.data.video_io import read_video
-from tessera.data.world import sample_scene
+from tessera.conditioning import Condition, build_conditioning, latent_index
+from tessera.data.video_io import read_video, to_frames, to_video_tensor
 from tessera.models.dit import DIT_SIZES
 from tessera.models.text import TextEmbedding
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.presets import load_config
 from tessera.train import train_dit
+from tessera.train.tasks import TASKS, task_masks
 from tessera.weights import SHIPPED_MODEL, read_model_spec
+from tessera.world.render import render
+from tessera.world.scene import sample_scene
 
 PROMPT = "a red circle moves to the right"
 SIDE = read_model_spec(SHIPPED_MODEL)["video"]["height"]  # the shipped model's default: square, 17 frames

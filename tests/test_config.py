@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tessera.config import DiTRunConfig, VAERunConfig, from_dict, load_config, to_dict
-from tessera.presets import PRESETS
+from tessera.config import DiTRunConfig, VAERunConfig, from_dict, to_dict
+from tessera.presets import PRESETS, load_config
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from tessera.data.render import render
-from tessera.data.world import BACKGROUNDS, COLOURS, SHAPES, SIZES, TONES, Background, ObjectSpec, Scene, Shot
 from tessera.eval.detect import (
     NUM_OBJECT_LABELS,
     OBJECT_NAMES,
@@ -12,6 +10,18 @@ from tessera.eval.detect import (
     detect,
     label_pixels,
     orientation,
+)
+from tessera.world.render import render
+from tessera.world.scene import (
+    BACKGROUNDS,
+    COLOURS,
+    SHAPES,
+    SIZES,
+    TONES,
+    Background,
+    ObjectSpec,
+    Scene,
+    Shot,
 )
 
 

@@ -15,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tessera.config import load_config
 from tessera.data.buckets import BucketBatchSampler
 from tessera.models.dit import DiT, DiTConfig
+from tessera.presets import load_config
 from tessera.train import checkpoint, train_dit
 from tessera.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from tessera.train.distributed import World

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tessera.data.world import COLOURS, TONES
 from tessera.eval.drift import drift, object_looks
+from tessera.world.scene import COLOURS, TONES
 
 
 def _video(sides, colours, frames=20, size=64):

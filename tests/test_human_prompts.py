@@ -6,12 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from tessera.data.captions import captions, thirds
-from tessera.data.prompts import parse_prompt
-from tessera.data.render import render, wall_hits
-from tessera.data.world import Scene, sample_scene
 from tessera.eval.human_prompts import LANGS, human_prompt
 from tessera.eval.scorer import score
+from tessera.world.captions import captions, thirds
+from tessera.world.prompts import parse_prompt
+from tessera.world.render import render, wall_hits
+from tessera.world.scene import Scene, sample_scene
 
 SCENES = [sample_scene(seed, split="any") for seed in range(300)]
 
@@ -272,4 +272,4 @@ def test_the_writer_keeps_its_own_words():
     imported |= {
         alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
-    assert imported == {"__future__", "random", "tessera.data.render", "tessera.data.world"}
+    assert imported == {"__future__", "random", "tessera.world.render", "tessera.world.scene"}

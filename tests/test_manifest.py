@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tessera.config import DataConfig
-from tessera.data.dataset import ManifestClips, to_frames
+from tessera.data.dataset import ManifestClips
 from tessera.data.manifest import (
     MANIFEST_NAME,
     Record,
@@ -22,7 +22,7 @@ from tessera.data.manifest import (
     resolve,
     write_manifest,
 )
-from tessera.data.video_io import read_video, write_video
+from tessera.data.video_io import read_video, to_frames, write_video
 
 
 def record(i=0, **kw):
@@ -240,7 +240,7 @@ def test_data_index_of_a_folder_without_videos_is_an_error(tmp_path):
 
 
 def test_training_on_real_footage_skips_a_file_that_goes_bad_later(footage, vae_run, tmp_path, run_losses):
-    from tessera.config import load_config
+    from tessera.presets import load_config
     from tessera.train import train_dit, train_vae
     from tessera.train.latent_cache import LatentCache
 

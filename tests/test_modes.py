@@ -8,12 +8,12 @@ from PIL import Image
 from tessera import modes
 from tessera.cli import main
 from tessera.conditioning import Condition, build_conditioning
-from tessera.data.dataset import to_frames, to_video_tensor
-from tessera.data.render import render
-from tessera.data.video_io import read_video, write_video
-from tessera.data.world import sample_scene
+from tessera.data.video_io import read_video, to_frames, to_video_tensor, write_video
+from tessera.eval import temporal
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.weights import SHIPPED_MODEL, read_model_spec
+from tessera.world.render import render
+from tessera.world.scene import sample_scene
 
 REQUEST = GenerationRequest("a red circle moves to the right", steps=3, seed=4)
 SIDE = read_model_spec(SHIPPED_MODEL)["video"]["height"]  # the shipped model's default: square, 17 frames
@@ -170,8 +170,8 @@ def test_the_seam_into_a_given_start_is_like_the_footages_own_steps(gen, clips):
     a = clips[0]
     back = modes.extend(gen, REQUEST, a, "backward")
     start = back.info["given"][0][0]
-    seam = modes.frame_jumps(back.frames[start - 1 : start + 1])[0]
-    assert seam <= 2 * np.median(modes.frame_jumps(a))
+    seam = temporal.frame_jumps(back.frames[start - 1 : start + 1])[0]
+    assert seam <= 2 * np.median(temporal.frame_jumps(a))
 
 
 def test_edit_keeps_the_layout_more_the_higher_the_strength(gen, clips):
@@ -288,10 +288,12 @@ def test_change_error_sees_motion_not_colour(clips):
     clip = clips[0]
     motion = float(np.abs(np.diff(clip.astype(np.float32), axis=0)).mean())  # the clip's own change
     tinted = np.clip(clip.astype(np.int16) + 10, 0, 255).astype(np.uint8)
-    assert modes.change_error(clip, clip) == 0
-    assert modes.change_error(tinted, clip) < 0.2  # a colour cast is not motion (but for clipped pixels)
+    assert temporal.change_error(clip, clip) == 0
+    assert temporal.change_error(tinted, clip) < 0.2  # a colour cast is not motion (but for clipped pixels)
     still = np.repeat(clip[:1], len(clip), axis=0)  # misses all of the motion
-    assert modes.change_error(still, clip) == pytest.approx(motion, rel=1e-5)
-    assert modes.change_error(clip[::-1].copy(), clip) > 1.5 * motion  # the same frames, moving the other way
+    assert temporal.change_error(still, clip) == pytest.approx(motion, rel=1e-5)
+    assert (
+        temporal.change_error(clip[::-1].copy(), clip) > 1.5 * motion
+    )  # the same frames, moving the other way
     with pytest.raises(ValueError, match="differ"):
-        modes.change_error(clip[:5], clip)
+        temporal.change_error(clip[:5], clip)

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tessera.config import load_config
+from tessera.presets import load_config
 from tessera.train import recipe, train_dit, train_vae
 from tessera.weights import load_model_dir, load_vae_dir, with_decoder
 

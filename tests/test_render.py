@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tessera.data.render import GRAVITY, floor_level, object_track, render, wall_hits
-from tessera.data.world import COLOURS, Background, ObjectSpec, Scene, Shot, sample_scene
+from tessera.world.render import GRAVITY, floor_level, object_track, render, wall_hits
+from tessera.world.scene import COLOURS, Background, ObjectSpec, Scene, Shot, sample_scene
 
 
 def one(obj, size=(128, 128), frames=17, fps=8, background=None, shots=None):

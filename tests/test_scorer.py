@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from tessera.data.captions import caption
-from tessera.data.prompts import parse_prompt
-from tessera.data.render import render
-from tessera.data.world import Background, ObjectSpec, Scene, Shot, sample_scene
 from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy
 from tessera.eval.scorer import score
+from tessera.world.captions import caption
+from tessera.world.prompts import parse_prompt
+from tessera.world.render import render
+from tessera.world.scene import Background, ObjectSpec, Scene, Shot, sample_scene
 
 SIZES = [(64, 64), (96, 96), (128, 128), (72, 128), (128, 72), (90, 160)]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from tessera.config import load_config
 from tessera.data.buckets import BucketBatchSampler
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.presets import load_config
 from tessera.train import train_dit, train_vae
 from tessera.train.checkpoint import latest_checkpoint
 from tessera.train.latent_cache import LatentCache
@@ -78,9 +78,9 @@ def test_eval_run_writes_a_report(dit_run, tmp_path):
 
 
 def test_eval_run_draws_its_prompts_from_the_world_the_model_trained_on(dit_run):
-    from tessera.data.prompts import parse_prompt
-    from tessera.data.world import SceneMix
     from tessera.eval.adherence import eval_prompts, model_world
+    from tessera.world.prompts import parse_prompt
+    from tessera.world.scene import SceneMix
 
     spec = json.loads((dit_run[1] / "model.json").read_text())
     assert model_world(spec) == load_config("dit-tiny").data.world  # the export says what it trained on

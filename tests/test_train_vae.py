@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tessera.config import load_config
+from tessera.presets import load_config
 from tessera.train import train_vae
 from tessera.train.checkpoint import latest_checkpoint
 from tessera.weights import load_vae_dir

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tessera.data.world import (
+from tessera.world.scene import (
     HELD_OUT_COLOUR_SHAPE,
     HELD_OUT_SHAPE_MOTION,
     Background,
@@ -37,9 +37,9 @@ def test_scenes_captions_and_pixels_are_the_same_in_every_process():
     # must not depend on it (held-out scenes once did: evaluation prompts changed from run to run).
     script = (
         "import hashlib, json\n"
-        "from tessera.data.captions import captions\n"
-        "from tessera.data.render import render\n"
-        "from tessera.data.world import sample_scene\n"
+        "from tessera.world.captions import captions\n"
+        "from tessera.world.render import render\n"
+        "from tessera.world.scene import sample_scene\n"
         "h = hashlib.md5()\n"
         "for seed in range(12):\n"
         "    for split in ('train', 'heldout'):\n"

@@ -1,1 +1,1 @@
-"""Data: video files, the synthetic world, datasets."""
+"""Data: video files, manifests, datasets and buckets, and contact sheets of frames."""

@@ -22,21 +22,11 @@ import torch
 
 from tessera.config import DataConfig
 from tessera.data.buckets import Bucket, bucket_for, config_buckets
-from tessera.data.captions import captions as world_captions
 from tessera.data.manifest import Record, read_manifest, resolve
-from tessera.data.render import render
-from tessera.data.world import sample_scene
-
-
-def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 frames (F, H, W, 3) -> float32 video (3, F, H, W) in [-1, 1]."""
-    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0)  # (3, F, H, W)
-
-
-def to_frames(video: torch.Tensor) -> np.ndarray:
-    """float video (3, F, H, W) in [-1, 1] -> uint8 frames (F, H, W, 3)."""
-    pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return pixels.permute(1, 2, 3, 0).cpu().numpy()  # (F, H, W, 3)
+from tessera.data.video_io import to_video_tensor
+from tessera.world.captions import captions as world_captions
+from tessera.world.render import render
+from tessera.world.scene import sample_scene
 
 
 class WorldClips(torch.utils.data.Dataset):

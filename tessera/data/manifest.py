@@ -5,7 +5,7 @@
 
 `path` is relative to the manifest's folder. `start` is where the clip begins in its file, in seconds (a long
 video is cut into several clips); num_frames counts the clip's frames at the file's own fps. `spec` is the
-world scene (tessera.data.world.Scene) for synthetic clips, null for real footage; `split` says whether a
+world scene (tessera.world.scene.Scene) for synthetic clips, null for real footage; `split` says whether a
 world clip belongs to the held-out split.
 
 `index_folder` (`tessera data index DIR --out manifest.jsonl`) makes a manifest of a folder of real videos:

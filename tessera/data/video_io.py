@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import av
 import numpy as np
+import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
@@ -516,3 +517,14 @@ def scan_video(path: PathLike) -> VideoInfo:
             raise VideoError(f"{path}: no frames")
     duration = count / source.fps if source.fps else None
     return VideoInfo(count, source.fps, first.shape[0], first.shape[1], duration)
+
+
+def to_video_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 frames (F, H, W, 3) -> float32 video (3, F, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div_(127.5).sub_(1.0)  # (3, F, H, W)
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """float video (3, F, H, W) in [-1, 1] -> uint8 frames (F, H, W, 3)."""
+    pixels = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.permute(1, 2, 3, 0).cpu().numpy()  # (F, H, W, 3)

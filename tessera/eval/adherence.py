@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tessera.data.captions import caption
-from tessera.data.prompts import parse_prompt
-from tessera.data.world import SCENE_MIXES, WHOLE_WORLD, SceneMix, sample_scene
-from tessera.eval.contact_sheet import contact_sheet, save_image
+from tessera.data.contact_sheet import contact_sheet, save_image
 from tessera.eval.human_prompts import human_prompt
 from tessera.eval.scorer import score
 from tessera.pipeline import GenerationRequest, Generator
+from tessera.world.captions import caption
+from tessera.world.prompts import parse_prompt
+from tessera.world.scene import SCENE_MIXES, WHOLE_WORLD, SceneMix, sample_scene
 
 EVAL_SEED = 2_000_000
 GROUPS = ("seen", "heldout", "zh", "human")

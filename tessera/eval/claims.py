@@ -14,10 +14,10 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from tessera.data.prompts import Stated
-from tessera.data.render import Rendering, camera_track, shape_sdf
-from tessera.data.world import COLOURS, TONES, Scene
 from tessera.eval.detect import NUM_OBJECT_LABELS, OBJECT_NAMES, Detections, classify_shape, detect
+from tessera.world.prompts import Stated
+from tessera.world.render import Rendering, camera_track, shape_sdf
+from tessera.world.scene import COLOURS, TONES, Scene
 
 PASS = 0.8
 SIZE_TOLERANCE = 1.45  # area ratio; the world's sizes are ~2.2x apart in area, so this splits them

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from tessera.data.render import render
 from tessera.data.video_io import read_video, write_video
-from tessera.data.world import COLOURS, SYMMETRIC_SHAPES, Scene, Shot, sample_scene
+from tessera.world.render import render
+from tessera.world.scene import COLOURS, SYMMETRIC_SHAPES, Scene, Shot, sample_scene
 
 
 def another_scene(scene: Scene, video: np.ndarray, seed: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Finding the world's objects in a video: palette labels, per-colour tracks, shape and orientation.
 
-The world draws objects in saturated colours on muted backgrounds (tessera.data.world), so every pixel is
+The world draws objects in saturated colours on muted backgrounds (tessera.world.scene), so every pixel is
 labelled with its nearest palette entry through a 32x32x32 lookup table. Edges, where an object's colour mixes
 with what is behind it, can land on a third colour (red over white looks pink); a pixel only counts as "core"
 when at least three of its four neighbours share its label, which drops such one-pixel seams but keeps thin
@@ -19,8 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from tessera.data.render import shape_sdf
-from tessera.data.world import COLOURS, SHAPES, TONES
+from tessera.world.render import shape_sdf
+from tessera.world.scene import COLOURS, SHAPES, TONES
 
 OBJECT_NAMES = tuple(COLOURS)
 TONE_NAMES = tuple(TONES)

@@ -1,17 +1,17 @@
 """World prompts in the words people use, not the caption generator's, for `tessera eval run`'s "human" group.
 
-A model trained on `tessera.data.captions` may learn its phrasings rather than the language: "a red ball moves
-right" followed, "a scarlet sphere rolls from the left side to the right side" not. `human_prompt` describes
-a scene's objects the way people write them, with its own phrase tables (synonyms of colours, shapes, sizes
-and motions; verb-first orders such as "to the right moves a big red circle"; "from A to B"; Chinese written
-several ways: 自左向右, 从左边移到右边, 往上飘, 越来越小), so that following them measures generalisation to
-people's words.
+A model trained on `tessera.world.captions` may learn its phrasings rather than the language: "a red ball
+moves right" followed, "a scarlet sphere rolls from the left side to the right side" not. `human_prompt`
+describes a scene's objects the way people write them, with its own phrase tables (synonyms of colours,
+shapes, sizes and motions; verb-first orders such as "to the right moves a big red circle"; "from A to B";
+Chinese written several ways: 自左向右, 从左边移到右边, 往上飘, 越来越小), so that following them
+measures generalisation to people's words.
 
 It says what a short caption says and no more, all of it checkable in prompt mode: each object's colour,
 shape and motion, sometimes its size (not across a cut: the close-up it does not mention enlarges
 everything), the start place only as the "from" of "from A to B" (and only when the object starts there),
 the walls a mover bounces off, and a moving camera (without which motions on screen would not be what the
-words say). The tables are written apart from tessera.data.vocabulary on
+words say). The tables are written apart from tessera.world.vocabulary on
 purpose: the parser has to have learnt these words, not share them.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import random
 
-from tessera.data.render import wall_hits
-from tessera.data.world import DIRECTIONS, ObjectSpec, Scene
+from tessera.world.render import wall_hits
+from tessera.world.scene import DIRECTIONS, ObjectSpec, Scene
 
 LANGS = ("en", "zh")
 

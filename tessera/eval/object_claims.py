@@ -7,8 +7,6 @@ import math
 
 import numpy as np
 
-from tessera.data.render import SPIN_RATE, wall_hits
-from tessera.data.world import DIRECTIONS, ORBIT_RADIUS, SYMMETRIC_SHAPES, ObjectSpec
 from tessera.eval.claims import SHAPE_FRAMES, SIZE_TOLERANCE, Claim, Context, from_checks, sample
 from tessera.eval.detect import (
     NUM_OBJECT_LABELS,
@@ -17,6 +15,8 @@ from tessera.eval.detect import (
     Detections,
     orientation,
 )
+from tessera.world.render import SPIN_RATE, wall_hits
+from tessera.world.scene import DIRECTIONS, ORBIT_RADIUS, SYMMETRIC_SHAPES, ObjectSpec
 
 PATH_TOLERANCE = 0.1  # of the shorter side
 DEFAULT_SPEED = ObjectSpec.speed  # units / s: what a prompt that names no speed means

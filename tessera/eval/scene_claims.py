@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from tessera.data.world import DIRECTIONS, TONES
 from tessera.eval.claims import SIZE_TOLERANCE, Claim, Context, from_checks
 from tessera.eval.detect import NUM_OBJECT_LABELS
+from tessera.world.scene import DIRECTIONS, TONES
 
 RELATION_MARGIN = 0.15  # of the frame: only relations this plain are claimed
 BLOCK = 8  # pixels: flicker is judged on block means

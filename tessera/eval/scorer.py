@@ -1,11 +1,11 @@
 """Prompt adherence: check a video, claim by claim, against the world scene it was asked to show.
 
-The scene is rendered (tessera.data.render) and both the reference rendering and the video under test go
+The scene is rendered (tessera.world.render) and both the reference rendering and the video under test go
 through the same detector (tessera.eval.detect), so claims compare like with like: detector biases cancel,
 and a clean render of the scene scores ~1.
 
 Two modes. With the full spec (`stated=None`) every claim the spec makes is checked, including each object's
-exact path. With `stated` (what a prompt actually said, from tessera.data.prompts), only those claims are
+exact path. With `stated` (what a prompt actually said, from tessera.world.prompts), only those claims are
 checked, and places and motions are judged from the video's own tracks: a prompt that says "a red ball moves
 left" is met by any red ball moving left, wherever it starts.
 
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tessera.data.prompts import Stated
-from tessera.data.render import render
-from tessera.data.world import Scene
 from tessera.eval.claims import PASS, Claim, Context
 from tessera.eval.detect import detect
 from tessera.eval.object_claims import object_claims
 from tessera.eval.scene_claims import scene_claims
+from tessera.world.prompts import Stated
+from tessera.world.render import render
+from tessera.world.scene import Scene
 
 __all__ = ["GROUPS", "PASS", "Claim", "Score", "score"]
 
@@ -105,7 +105,7 @@ def score(video: np.ndarray, scene: Scene, *, stated: Stated | None = None) -> S
 
 
 def _was_stated(claim: Claim, stated: Stated) -> bool:
-    """Whether a prompt made this claim (see tessera.data.prompts.Stated)."""
+    """Whether a prompt made this claim (see tessera.world.prompts.Stated)."""
     c = claim.criterion
     if c in ("present", "flicker"):
         return True  # every named object is claimed to be there; every video should be steady

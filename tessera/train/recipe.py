@@ -22,8 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from tessera.config import load_config
 from tessera.machine import device_name
+from tessera.presets import load_config
 from tessera.train import train_dit, train_vae
 from tessera.train.optim import resolve_device
 from tessera.weights import SHIPPED_MODEL, read_model_spec, with_decoder

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tessera.conditioning import check_tasks, task_masks
 from tessera.config import DiTRunConfig, to_dict
 from tessera.data.buckets import BucketBatchSampler, check_buckets, config_buckets
 from tessera.data.dataset import make_dataset
@@ -47,6 +46,7 @@ from tessera.train.latent_cache import LatentCache, build_cache
 from tessera.train.optim import apply_gradients, autocast, build_optimizer, use_bf16
 from tessera.train.parallelize import dit_blocks, parallelize, shard_like
 from tessera.train.run_log import RunLog, step_bar
+from tessera.train.tasks import check_tasks, task_masks
 from tessera.weights import load_vae_dir, load_weights, read_model_spec, save_model_dir
 
 

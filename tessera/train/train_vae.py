@@ -71,7 +71,7 @@ def vae_loss(
 def temporal_error(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
     """Mean absolute error of the frame-to-frame change (B, C, F, H, W) -> scalar: 0 when the reconstruction
     changes from frame to frame exactly as the video does, whatever each frame's own error (for uint8 frames
-    the same measure is tessera.modes.change_error)."""
+    the same measure is tessera.eval.temporal.change_error)."""
     return ((recon[:, :, 1:] - recon[:, :, :-1]) - (video[:, :, 1:] - video[:, :, :-1])).abs().mean()
 
 

@@ -1,6 +1,6 @@
 """From what a prompt said to a complete scene: the background, a layout that honours every stated place and
 relation while keeping objects apart, wall bounces, and the shots. Unstated attributes get defaults; see
-tessera.data.prompts for the reading of the words themselves.
+tessera.world.prompts for the reading of the words themselves.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import dataclasses
 from itertools import combinations
 from typing import Any
 
-from tessera.data import vocabulary as vocab
-from tessera.data.world import (
+from tessera.world import vocabulary as vocab
+from tessera.world.scene import (
     COLOURS,
     DIRECTIONS,
     SIZES,

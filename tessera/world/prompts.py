@@ -1,13 +1,13 @@
 """World prompts, English or Chinese, read back into scenes, with a record of what the text actually claimed.
 
-`parse_prompt` understands every caption `tessera.data.captions` writes and hand-written prompts, in the same
-vocabulary or in the words people use beyond it (`tessera.data.synonyms`): "A big red ball bouncing on the
+`parse_prompt` understands every caption `tessera.world.captions` writes and hand-written prompts, in the same
+vocabulary or in the words people use beyond it (`tessera.world.synonyms`): "A big red ball bouncing on the
 left, white background", "a scarlet sphere rolls from the left side to the right side", "两个球在弹跳，镜头向
 左平移", "粉色的三角形越来越小". It returns a complete, valid `Scene` (what the text leaves open gets a
 default) and a `Stated` record, so a scorer checks a generated video only against what the prompt said.
 
 How it reads. Text is cut into tokens by greedy longest match against the lexicon of
-`tessera.data.lexicon` (English word by word; Chinese character by character, as it has no spaces);
+`tessera.world.lexicon` (English word by word; Chinese character by character, as it has no spaces);
 fillers are known but dropped, and any leftover word fails the parse, naming it. Punctuation and joining words
 ("and", "then", "，", "同时") end a clause. In a clause, colour, size and count words wait for the shape noun
 they modify; motion and place words attach to the clause's latest object (to its first one when they come
@@ -15,7 +15,7 @@ before it, and to the previous clause's object when the clause names none); a wa
 its noun is the direction ("to the right moves a big red circle"), and "from A to B" is a start place and the
 direction from A towards B (自左向右, 从左边移到右边). A noun whose colour was named before refers back to
 that object. Background tones and kinds, the camera and cuts belong to the whole scene.
-`tessera.data.prompt_scene` then lays the scene out from what was said.
+`tessera.world.prompt_scene` then lays the scene out from what was said.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tessera.data import lexicon, prompt_scene
-from tessera.data import vocabulary as vocab
-from tessera.data.captions import thirds
-from tessera.data.prompt_scene import Token
-from tessera.data.world import (
+from tessera.world import lexicon, prompt_scene
+from tessera.world import vocabulary as vocab
+from tessera.world.captions import thirds
+from tessera.world.prompt_scene import Token
+from tessera.world.scene import (
     DIRECTIONS,
     Scene,
 )
@@ -77,6 +77,7 @@ class Stated:
 class ParsedPrompt:
     scene: Scene
     stated: Stated
+    skipped: tuple[str, ...] = ()  # words not understood and left out (parse_prompt(skip_unknown=True))
 
     def stated_values(self) -> list[dict[str, Any]]:
         """Each object's stated attributes with their values; a start place as the third of the canvas it
@@ -89,10 +90,22 @@ class ParsedPrompt:
 
 
 def parse_prompt(
-    text: str, *, height: int = 128, width: int = 128, fps: int = 8, num_frames: int = 17
+    text: str,
+    *,
+    height: int = 128,
+    width: int = 128,
+    fps: int = 8,
+    num_frames: int = 17,
+    skip_unknown: bool = False,
 ) -> ParsedPrompt:
-    """An English or Chinese world prompt as a complete scene and what it stated; ValueError if unreadable."""
-    tokens = _from_to(_tokenize(text))
+    """An English or Chinese world prompt as a complete scene and what it stated; ValueError if unreadable.
+
+    A word the parser does not know is an error naming it, or with `skip_unknown` left out and listed in
+    `ParsedPrompt.skipped` (the scorer then checks what the rest of the prompt says)."""
+    tokens, unknown = _tokenize(text)
+    if unknown and not skip_unknown:
+        raise ValueError(f"could not understand {', '.join(map(repr, unknown))} in prompt {text!r}")
+    tokens = _from_to(tokens)
     reader = _Reader()
     clause: list[Token] = []
     for token in [*tokens, ("sep", None, "")]:
@@ -124,7 +137,7 @@ def parse_prompt(
         count=len(reader.things) if reader.counted else None,
         walls=tuple(dict.fromkeys(reader.walls)),
     )
-    return ParsedPrompt(scene, stated)
+    return ParsedPrompt(scene, stated, tuple(unknown))
 
 
 _EN_LONGEST = max(map(len, lexicon.EN_LEXICON))
@@ -132,7 +145,8 @@ _ZH_LONGEST = max(map(len, lexicon.ZH_LEXICON))
 _PIECE = re.compile(r"([a-z0-9]+(?:['’-][a-z0-9]+)*)|([\u3400-\u9fff]+)|([,.;:!?，。；：！？、])|(\S)")
 
 
-def _tokenize(text: str) -> list[Token]:
+def _tokenize(text: str) -> tuple[list[Token], list[str]]:
+    """The known words of `text` as tokens, and the unknown ones (each once, in order)."""
     tokens: list[Token] = []
     unknown: list[str] = []
     run: list[tuple[str, str]] = []  # English words (split at hyphens) and the written word each came from
@@ -149,11 +163,7 @@ def _tokenize(text: str) -> list[Token]:
         elif other.isalnum():  # a letter of another script; other symbols (quotes, brackets) carry no meaning
             unknown.append(other)
     _match_english(run, tokens, unknown)
-    if unknown:
-        raise ValueError(
-            f"could not understand {', '.join(map(repr, dict.fromkeys(unknown)))} in prompt {text!r}"
-        )
-    return tokens
+    return tokens, list(dict.fromkeys(unknown))
 
 
 def _match_english(run: list[tuple[str, str]], tokens: list[Token], unknown: list[str]) -> None:
@@ -287,6 +297,13 @@ class _Reader:
                 c.mods[kind] = (value, word)
             elif kind == "shape":
                 self.noun(c, value)
+            elif kind == "all" and not self.things and word == "both":
+                c.mods["count"] = (2, word)  # "both balls bounce": the two balls are new
+            elif kind == "all":
+                if not self.things:
+                    raise ValueError(f"{word!r} refers to objects, but none is named before it")
+                self.subject = list(range(len(self.things)))
+                self.take_pending(c, self.subject)
             elif kind in ("motion", "dir", "go", "way", "place", "wall"):
                 if c.groups:
                     self.attribute(c, c.groups[-1], (kind, value, word))
@@ -320,8 +337,12 @@ class _Reader:
         if c.rel:
             self.relate((c.groups or [c.before])[-1], c.rel[0], group, c.rel[1])
             c.rel = None
-        c.groups.append(group)
         self.subject = group
+        self.take_pending(c, group)
+
+    def take_pending(self, c: _Clause, group: list[int]) -> None:
+        """`group` is what the clause speaks of now; motion and place words said before it are its."""
+        c.groups.append(group)
         pending, c.pending = c.pending, []
         for token in pending:
             self.attribute(c, group, token)
@@ -398,6 +419,9 @@ class _Reader:
 
     def set(self, i: int, key: str, value: Any, word: str) -> None:
         old = self.things[i].said.setdefault(key, value)
+        if key == "motion" and {old, value} == {"fall", "bounce"}:  # "falls ... and bounces": a bounce
+            self.things[i].said[key] = "bounce"  # is a fall that bounces back off the floor
+            return
         if old != value:
             raise ValueError(f"conflicting {key} for one object: {old!r} and {value!r} (from {word!r})")
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tessera.data.captions import captions
+from tessera.data.contact_sheet import contact_sheet, save_image
 from tessera.data.manifest import MANIFEST_NAME, Record, write_manifest
-from tessera.data.render import render
 from tessera.data.video_io import write_video
-from tessera.data.world import Scene, sample_scene, scene_split
-from tessera.eval.contact_sheet import contact_sheet, save_image
+from tessera.world.captions import captions
+from tessera.world.render import render
+from tessera.world.scene import Scene, sample_scene, scene_split
 
 VIDEO_FORMATS = ("mp4", "gif", "webp")
 

@@ -11,7 +11,7 @@ always gives the same text and other seeds give other phrasings of the same trut
             passing behind others, the camera, and cuts to later shots
 
 Every object is named at every level, so a caption never leaves an object out of the scene it describes. The
-phrases come from `tessera.data.vocabulary`, whose lexicon `tessera.data.prompts` reads them back with.
+phrases come from `tessera.world.vocabulary`, whose lexicon `tessera.world.prompts` reads them back with.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from __future__ import annotations
 import random
 from itertools import combinations
 
-from tessera.data import vocabulary as vocab
-from tessera.data.render import wall_hits
-from tessera.data.world import DIRECTIONS, Background, ObjectSpec, Scene, Shot, frame_on
+from tessera.world import vocabulary as vocab
+from tessera.world.render import wall_hits
+from tessera.world.scene import DIRECTIONS, Background, ObjectSpec, Scene, Shot, frame_on
 
 LANGS = ("en", "zh")
 DETAILS = ("short", "medium", "detailed")

@@ -1,8 +1,8 @@
 """The words of world prompts, English and Chinese: the phrases captions write and the lexicon prompts read.
 
-`tessera.data.captions` writes scenes with the phrase tables (EN_*, ZH_*; each tuple holds synonyms it may
-choose from). `tessera.data.lexicon` builds the parser's lexicons from the same tables plus the words people
-write that captions never use (`tessera.data.synonyms`), so a phrase added to a table is understood at once.
+`tessera.world.captions` writes scenes with the phrase tables (EN_*, ZH_*; each tuple holds synonyms it may
+choose from). `tessera.world.lexicon` builds the parser's lexicons from the same tables plus the words people
+write that captions never use (`tessera.world.synonyms`), so a phrase added to a table is understood at once.
 The token kinds a lexicon phrase stands for:
 
   det        "a" or "the"                     count      1 to 4 ("two", 两个)

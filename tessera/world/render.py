@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessera.data.world import COLOURS, DIRECTIONS, ORBIT_RADIUS, TONES, ObjectSpec, Scene
+from tessera.world.scene import COLOURS, DIRECTIONS, ORBIT_RADIUS, TONES, ObjectSpec, Scene
 
 GRAVITY = 3.0  # units / s^2
 RESTITUTION = 0.8  # bounce keeps this share of speed

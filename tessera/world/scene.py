@@ -2,7 +2,7 @@
 
 A scene is a small, JSON-serialisable description of a video whose truth we know: a canvas, a background, one
 to four objects (shape, colour, size, motion, start place, depth) and one or more shots (framing and camera).
-`tessera.data.render` turns a scene into pixels; `tessera.data.captions` turns it into words (and words back
+`tessera.world.render` turns a scene into pixels; `tessera.world.captions` turns it into words (and words back
 into a scene); `tessera.eval` checks a video against it.
 
 Geometry. Positions in a spec are fractions of the canvas: x in [0, 1] left to right, y in [0, 1] top to

@@ -1,6 +1,6 @@
 """Words people write in world prompts that captions never use, for the parser only.
 
-`tessera.data.lexicon` reads prompts with the caption phrase tables of `tessera.data.vocabulary` and with
+`tessera.world.lexicon` reads prompts with the caption phrase tables of `tessera.world.vocabulary` and with
 these: fillers that carry nothing, clause separators, synonyms of colours, shapes, sizes and motions, verbs
 that need a direction, the words of "from A to B", places said only in passing, and more ways to say the
 camera moves and wall bounces. Captions never choose from these tables, so a word added here changes how
@@ -16,7 +16,18 @@ EN_FILLERS = (  # space-separated words
     "camera view shot which that who where we see just very diagonally towards toward halfway "
     "through throughout until keeps keep continues continue bright vivid perfectly completely lazily"
 )
-EN_FILLER_PHRASES = ("all the way", "the whole time", "over and over")
+EN_FILLER_PHRASES = ("all the way", "the whole time", "over and over", "off")
+# Words for every object named so far: what follows them is said of each ("both bounce").
+EN_ALL = (
+    *("both", "both of them", "they both", "the two of them", "all of them", "they all", "each of them"),
+    *("each one", "neither", "neither one", "neither of them", "none of them"),
+)
+# Stillness said of them all at once: "neither one moves" (a bare "moves" would want a direction).
+EN_ALL_STILL = tuple(
+    f"{who} {verb}"
+    for who in ("neither", "neither one", "neither of them", "none of them", "nothing", "neither object")
+    for verb in ("moves", "move", "is moving", "budges")
+)
 EN_SEPARATORS = ("and", "then", "while", "whilst", "as", "meanwhile", "but", "whereas")
 # "from A to B" is a start place and a direction towards B ("rolls from the left side to the right side"
 # moves right); said alone with a verb, away from A. In Chinese the from and to words join their place.
@@ -60,10 +71,10 @@ EN_VERB_FORMS = {  # third person -> (base, -ing), as vocabulary.EN_VERB_FORMS, 
 }
 EN_EXTRA = {  # words people write that captions never use
     "colour": {
-        "red": ("scarlet", "crimson", "cherry red"),
+        "red": ("scarlet", "crimson", "cherry red", "ruby"),
         "orange": ("tangerine",),
         "yellow": ("golden", "gold", "lemon", "lemon yellow"),
-        "green": ("emerald", "grass green", "leaf green"),
+        "green": ("emerald", "grass green", "leaf green", "lime", "lime green"),
         "cyan": ("turquoise", "aqua", "teal"),
         "blue": ("cobalt", "cobalt blue", "royal blue"),
         "purple": ("violet", "lilac", "plum"),
@@ -117,8 +128,15 @@ EN_EXTRA = {  # words people write that captions never use
             "is at rest",
             "at rest",
             "isn't moving",
+            "stays in place",
+            "stays in one place",
+            "stays in the same place",
+            "stays in the same spot",
         ),
-        "bounce": ("hops", "hops up and down", "jumps up and down", "bounces repeatedly"),
+        "bounce": (
+            *("hops", "hops up and down", "jumps up and down", "bounces repeatedly"),
+            *("falls and bounces", "drops and bounces", "falls and bounces back up"),
+        ),
         "fall": (
             "falls down",
             "drops",
@@ -143,6 +161,11 @@ EN_EXTRA = {  # words people write that captions never use
             "travels in a circle",
             "traces a circle",
             "runs in circles",
+            "goes around in circles",
+            "goes around in a circle",
+            "goes around",
+            "moves around in a circle",
+            "circles around",
         ),
         "grow": (
             "expands",
@@ -184,12 +207,23 @@ EN_EXTRA = {  # words people write that captions never use
         "right": ("rightwards",),
         "up": ("upwards", "rises", "climbs"),  # verbs that say their direction
         "down": ("downwards", "sinks", "descends"),
-        "up-left": ("up left", "up and left"),
-        "up-right": ("up right", "up and right"),
-        "down-left": ("down left", "down and left"),
-        "down-right": ("down right", "down and right"),
+        "up-left": ("up left", "up and left", "up to the left"),
+        "up-right": ("up right", "up and right", "up to the right"),
+        "down-left": ("down left", "down and left", "down to the left"),
+        "down-right": ("down right", "down and right", "down to the right"),
     },
-    "go": ("heads", "races", "rolls", "floats", "shifts", "cruises", "zips", "makes its way"),
+    "go": (
+        "heads",
+        "races",
+        "rolls",
+        "floats",
+        "shifts",
+        "cruises",
+        "zips",
+        "zooms",
+        "flies",
+        "makes its way",
+    ),
     "place": {
         ("left", "top"): ("upper left corner",),
         ("right", "top"): ("upper right corner",),
@@ -280,7 +314,15 @@ ZH_EXTRA = {
             "待在原地不动",
             "静静地待着",
         ),
-        "bounce": ("跳动", "蹦跳", "蹦蹦跳跳", "上下跳动", "跳来跳去", "一蹦一跳", "弹起又落下"),
+        "bounce": (
+            *("跳动", "蹦跳", "蹦蹦跳跳", "上下跳动", "跳来跳去", "一蹦一跳", "弹起又落下"),
+            *(
+                f"在{floor}上{verb}"
+                for floor in ("地上", "地板", "地面")
+                for verb in ("弹跳", "跳", "弹", "蹦")
+            ),
+            *("落下又弹起", "掉下来又弹起来"),
+        ),
         "fall": (
             "下落",
             "掉下来",
@@ -317,6 +359,10 @@ ZH_EXTRA = {
         "移去",
         "升",
         "沉",
+        "飞",
+        "飞去",
+        "飞过去",
+        "落",
     ),
     "camera": {  # said after 镜头 only: 向左移 alone is an object's
         "pan-left": ("向左摇", "往左摇", "向左移", "往左移", "左移"),
@@ -331,6 +377,7 @@ ZH_EXTRA = {
         "碰到{side}边缘后弹回",
     ),
 }
+ZH_ALL = ("都", "全都", "两个都", "它们都", "两者都", "二者都", "三个都", "四个都")  # as EN_ALL
 ZH_WALL_SIDE_WORDS = {  # the sides ZH_EXTRA["wall"] is said with
     "left": ("左边", "左侧"),
     "right": ("右边", "右侧"),

@@ -1,9 +1,9 @@
-"""The lexicon prompts are read with, built from the phrase tables of tessera.data.vocabulary and the words
-people write beyond them (tessera.data.synonyms).
+"""The lexicon prompts are read with, built from the phrase tables of tessera.world.vocabulary and the words
+people write beyond them (tessera.world.synonyms).
 
 A lexicon maps a phrase (English: a tuple of lower-case words; Chinese: a string) to the tokens it stands
 for, each a (kind, value) pair; an empty tuple marks a known filler that carries nothing ("the", "的"). The
-token kinds are listed in tessera.data.vocabulary. Because the lexicon is built from the same tables that
+token kinds are listed in tessera.world.vocabulary. Because the lexicon is built from the same tables that
 captions are written with, a phrase added to a table is understood at once.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tessera.data import synonyms as syn
-from tessera.data import vocabulary as vocab
-from tessera.data.world import COLOURS
+from tessera.world import synonyms as syn
+from tessera.world import vocabulary as vocab
+from tessera.world.scene import COLOURS
 
 _VERB_FORMS = {**vocab.EN_VERB_FORMS, **syn.EN_VERB_FORMS}
 
@@ -44,6 +44,8 @@ def _english_lexicon() -> dict[tuple[str, ...], tuple[tuple[str, Any], ...]]:
     add(syn.EN_FILLER_PHRASES)
     add(syn.EN_SEPARATORS, ("sep", None))
     add(syn.EN_FROM, ("from", None))
+    add(syn.EN_ALL, ("all", None))
+    add(syn.EN_ALL_STILL, ("all", None), ("motion", "still"))
     add(("a", "an"), ("det", "a"))
     add(("the",), ("det", "the"))
     for n, words in vocab.EN_COUNTS.items():
@@ -117,6 +119,7 @@ def _chinese_lexicon() -> dict[str, tuple[tuple[str, Any], ...]]:
 
     add(syn.ZH_FILLERS.split())
     add(syn.ZH_SEPARATORS, ("sep", None))
+    add(syn.ZH_ALL, ("all", None))
     add(("一个", "一只", "一颗"), ("det", "a"))
     add(("只有一个", "单个"), ("count", 1))
     for n, digit in ((2, "两"), (2, "二"), (3, "三"), (4, "四")):
