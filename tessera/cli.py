@@ -5,7 +5,7 @@ tessera generate "PROMPT" --out x.mp4 [--seed --steps --guidance --frames --size
 tessera generate --storyboard SHOTS.json --out x.mp4 [...]   shots, each a prompt and a length
 tessera train-vae --preset NAME [key=value ...]
 tessera train-dit --preset NAME [key=value ...]
-tessera train-world --scale cpu|cpu-plain|gpu --out DIR [--install]   a world model's whole recipe
+tessera train-world --scale SCALE --out DIR [--install]   a world model's whole recipe
 tessera world sample --num 8 --out DIR      videos, captions and a contact sheet to look at
 tessera world export --num N --out DIR      a dataset: videos + manifest.jsonl
 tessera data index DIR --out manifest.jsonl  a manifest of a folder of real videos with caption sidecars
@@ -155,9 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train-world", help="the shipped model's recipe: VAE, DiT, eval, model card")
     p.add_argument(
         "--scale",
-        choices=("cpu", "cpu-plain", "gpu"),
+        choices=("cpu", "cpu-plain", "cpu-one-object", "gpu"),
         default="cpu",
-        help="the recipe: the whole-world CPU model (default), the plain-world CPU model, or the GPU one",
+        help="the recipe (tessera.train.recipe): a CPU model of the whole world (default), of the plain "
+        "world or of the one-object world, or the GPU one",
     )
     p.add_argument("--out", type=Path, default=Path("runs/world"), help="run folder (default runs/world)")
     p.add_argument("--eval-num", type=int, default=16, help="held-out prompts per group for the card")

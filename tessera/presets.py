@@ -17,6 +17,7 @@ dit-world-cpu-objects  the refit DiT fine-tuned further with object latents weig
 dit-world-cpu-more  that DiT trained on at batch 16, sampled at guidance 2 (the shipped DiT)
 dit-world-plain  a DiT for the plain world at 64x64, 8x8-pixel tokens
 dit-world-one-object  a DiT for the one-object world (ONE_OBJECT_WORLD) at 64x64, 16x16-pixel tokens
+dit-world-one-object-phrasings  that DiT trained on over 4,000 scenes (more ways of saying each video)
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -203,6 +204,24 @@ def vae_world_plain() -> VAERunConfig:
         loss=dataclasses.replace(base.loss, object_weight=8.0, temporal_weight=1.0),
         decoder_only=False,
         latent_noise=0.0,
+    )
+
+
+def dit_world_one_object_phrasings() -> DiTRunConfig:
+    """dit-world-one-object trained on over 4,000 scenes: each of the world's videos comes back about eight
+    times, each time in other words (the captions' synonyms and word orders are drawn per scene), so the
+    model meets more ways of saying what it already draws."""
+    base = dit_world_one_object()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, num_scenes=4000),
+        optim=dataclasses.replace(base.optim, lr=4e-4),
+        loop=dataclasses.replace(
+            base.loop,
+            steps=6000,
+            out="runs/dit-world-one-object-phrasings",
+            init_from="runs/dit-world-one-object/export",
+        ),
     )
 
 
@@ -452,6 +471,7 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world-plain-16px": dit_world_plain_16px,
     "dit-world-plain-white": dit_world_plain_white,
     "dit-world-one-object": dit_world_one_object,
+    "dit-world-one-object-phrasings": dit_world_one_object_phrasings,
     "vae-world-one-object": vae_world_one_object,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,

@@ -23,7 +23,7 @@ TOY = (
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scale", ["cpu", "cpu-plain"])
+@pytest.mark.parametrize("scale", ["cpu", "cpu-plain", "cpu-one-object"])
 def test_a_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path, scale):
     export = recipe.main(scale, tmp_path, eval_num=1, overrides=TOY)
     stages = recipe.RECIPES[scale]
@@ -41,9 +41,10 @@ def test_a_cpu_recipe_chains_its_stages_and_writes_the_card(tmp_path, scale):
     assert (card["vae_steps"], card["dit_steps"]) == (2 * num_vae, 2 * (len(stages) - num_vae))
     assert {"adherence_seen", "adherence_heldout", "adherence_zh", "adherence_human"} <= set(card["eval"])
     assert card["vae_heldout_psnr"] is not None
-    # The model folder is the last DiT with the last VAE stage's weights (float16 there): in the whole-world
-    # recipe a decoder trained on after the DiT (weights.with_decoder), in the plain one the DiT's own VAE.
-    assert export == (tmp_path / "model" if scale == "cpu" else tmp_path / last_dit / "export")
+    # The model folder is the last DiT with the last VAE stage's weights (float16 there): a decoder trained on
+    # after the DiT (weights.with_decoder) in a folder of its own, else the DiT's own export.
+    after = dict(stages)[last_dit]["vae"] != last_vae
+    assert export == (tmp_path / "model" if after else tmp_path / last_dit / "export")
     dit, vae, _ = load_model_dir(export)
     theirs = load_model_dir(tmp_path / last_dit / "export")[0].state_dict()
     assert all(torch.equal(weight, theirs[name]) for name, weight in dit.state_dict().items())

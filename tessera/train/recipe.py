@@ -1,4 +1,4 @@
-"""The world models, reproducibly, in one call: `tessera train-world --scale cpu|cpu-plain|gpu`.
+"""The world models, reproducibly, in one call: `tessera train-world --scale SCALE` (RECIPES).
 
 A recipe is a list of stages (RECIPES), each a preset trained into OUT/<preset> whose inputs are the exports
 of earlier stages: `loop.init_from` (fine-tuned from it) and `vae` (a DiT trained on that VAE's latents).
@@ -8,6 +8,10 @@ of earlier stages: `loop.init_from` (fine-tuned from it) and `vae` (a DiT traine
   -deflicker); the model folder is the last DiT with the last decoder (weights.with_decoder) -> OUT/model.
 - cpu-plain: the plain-world model (64x64, 8x8-pixel tokens): the whole-world VAE stages, then the VAE
   fine-tuned on the plain world (vae-world-plain), then dit-world-plain on its latents.
+- cpu-one-object: the one-object model (64x64, 16x16-pixel tokens): the plain recipe's VAE stages, then
+  dit-world-one-object on vae-world-plain's latents, trained on over more scenes
+  (dit-world-one-object-phrasings), then the VAE's decoder alone trained on the one-object world
+  (vae-world-one-object); the model folder is the last DiT with that decoder -> OUT/model.
 - gpu: vae-world, then dit-world on its latents.
 Then `eval run` scores the model folder (prompts from the part of the world it trained on) -> OUT/eval, the
 measured facts (steps, wall time, device, PSNR, adherence) go into the folder's card, and with install=True
@@ -35,6 +39,14 @@ WORLD_VAE_CPU: tuple[Stage, ...] = (
     ("vae-world-cpu-long", {"loop.init_from": "vae-world-cpu"}),
     ("vae-world-cpu-decoder", {"loop.init_from": "vae-world-cpu-long"}),
 )
+# The whole-world VAE stages, then that VAE fine-tuned on the plain world at 64x64.
+PLAIN_VAE_CPU: tuple[Stage, ...] = (
+    *WORLD_VAE_CPU,
+    ("vae-world-cpu-objects", {"loop.init_from": "vae-world-cpu-decoder"}),
+    ("vae-world-cpu-decoder2", {"loop.init_from": "vae-world-cpu-objects"}),
+    ("vae-world-cpu-deflicker", {"loop.init_from": "vae-world-cpu-decoder2"}),
+    ("vae-world-plain", {"loop.init_from": "vae-world-cpu-deflicker"}),
+)
 RECIPES: dict[str, tuple[Stage, ...]] = {
     "cpu": (
         *WORLD_VAE_CPU,
@@ -46,13 +58,15 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         ("vae-world-cpu-decoder2", {"loop.init_from": "vae-world-cpu-objects"}),
         ("vae-world-cpu-deflicker", {"loop.init_from": "vae-world-cpu-decoder2"}),
     ),
-    "cpu-plain": (
-        *WORLD_VAE_CPU,
-        ("vae-world-cpu-objects", {"loop.init_from": "vae-world-cpu-decoder"}),
-        ("vae-world-cpu-decoder2", {"loop.init_from": "vae-world-cpu-objects"}),
-        ("vae-world-cpu-deflicker", {"loop.init_from": "vae-world-cpu-decoder2"}),
-        ("vae-world-plain", {"loop.init_from": "vae-world-cpu-deflicker"}),
-        ("dit-world-plain", {"vae": "vae-world-plain"}),
+    "cpu-plain": (*PLAIN_VAE_CPU, ("dit-world-plain", {"vae": "vae-world-plain"})),
+    "cpu-one-object": (
+        *PLAIN_VAE_CPU,
+        ("dit-world-one-object", {"vae": "vae-world-plain"}),
+        (
+            "dit-world-one-object-phrasings",
+            {"vae": "vae-world-plain", "loop.init_from": "dit-world-one-object"},
+        ),
+        ("vae-world-one-object", {"loop.init_from": "vae-world-plain"}),
     ),
     "gpu": (("vae-world", {}), ("dit-world", {"vae": "vae-world"})),
 }
