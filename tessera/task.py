@@ -14,6 +14,7 @@ before queueing it: it runs the task against a stand-in for the Generator that s
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 from tessera import modes
 from tessera.conditioning import Condition
 from tessera.data.video_io import read_video
+from tessera.models.text import MAX_PROMPT_CHARS
 from tessera.pipeline import GeneratedVideo, GenerationRequest, Generator
 
 MODES = ("generate", "image", "extend", "connect", "loop", "edit", "long", "storyboard")
@@ -78,6 +80,12 @@ class VideoTask:
                     f"the prompt is not UTF-8 text (undecodable bytes at characters {e.start}..{e.end - 1} "
                     f"of {self.prompt!r}); give the prompt in UTF-8"
                 ) from None
+            if len(self.prompt) > MAX_PROMPT_CHARS:
+                warnings.warn(
+                    f"the prompt has {len(self.prompt):,} characters; the text encoder reads the first "
+                    f"{MAX_PROMPT_CHARS:,} and leaves out the rest",
+                    stacklevel=2,
+                )
         given = [name for name in MODES[1:] if self._mode_value(name)]
         if len(given) > 1:
             raise ValueError(

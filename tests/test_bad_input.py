@@ -380,3 +380,20 @@ def test_a_damaged_checkpoint_is_named_and_the_one_before_taken(tmp_path, damage
     )
     with pytest.warns(UserWarning, match=f"{victim}: .*resuming from the checkpoint before it"):
         assert latest_checkpoint(tmp_path).name == "step_0000001"
+
+
+def test_an_enormous_prompt_is_cut_to_what_the_text_encoder_reads_with_a_warning():
+    import time
+
+    from tessera.models.text import MAX_PROMPT_CHARS, build_text_encoder
+    from tessera.task import VideoTask
+
+    prompt = "a red ball bounces, " * 5000  # 100,000 characters
+    with pytest.warns(UserWarning, match="100,000 characters; the text encoder reads the first 1,000"):
+        VideoTask(prompt=prompt)
+    enc = build_text_encoder("e5+minilm")
+    start = time.perf_counter()
+    whole = enc.encode([prompt])
+    assert time.perf_counter() - start < 10  # uncut, it took minutes
+    cut = enc.encode([prompt[:MAX_PROMPT_CHARS]])
+    assert torch.equal(whole.tokens, cut.tokens) and torch.equal(whole.mask, cut.mask)

@@ -66,6 +66,14 @@ def test_unknown_keys_are_kept_as_extra(tmp_path):
             "non-empty strings",
         ),
         ("\n", "lists no clips"),
+        *(
+            (
+                f'{{"path": "{bad}", "captions": {{"en": ["a"]}}, "num_frames": 1, "height": 8, "width": 8, '
+                '"fps": 8}\n',
+                "stay inside it",
+            )
+            for bad in ("/etc/passwd", "../secret.mp4", "videos/../../x.mp4", "..\\\\x.mp4")
+        ),
     ],
 )
 def test_bad_manifests_name_file_and_line(tmp_path, text, problem):

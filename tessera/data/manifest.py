@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -48,6 +48,16 @@ class Record:
     def validate(self) -> None:
         if not self.path:
             raise ValueError("empty path")
+        # A manifest names files inside its own folder: one it was handed must not reach anywhere else.
+        if (
+            PurePosixPath(self.path).is_absolute()
+            or ".." in PurePosixPath(self.path).parts
+            or "\\" in self.path
+        ):
+            raise ValueError(
+                f"path {self.path!r} must be relative to the manifest's folder and stay inside it "
+                "(no absolute paths, no '..')"
+            )
         if not self.captions or not any(self.captions.values()):
             raise ValueError("no captions")
         for lang, texts in self.captions.items():

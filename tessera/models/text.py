@@ -106,6 +106,11 @@ def _quiet_loading():
             logging.enable_progress_bar()
 
 
+# The most characters of a prompt the text encoders read: MiniLM stops at 77 tokens and e5 at 512, far
+# fewer than this; the cut keeps an enormous prompt from costing more than this long a one does.
+MAX_PROMPT_CHARS = 1000
+
+
 def _check_prompts(prompts: list[str]) -> list[str]:
     # A bare string is a list of characters to Python; encoding it letter by letter is never what was meant.
     if isinstance(prompts, str) or not isinstance(prompts, list | tuple):
@@ -115,7 +120,7 @@ def _check_prompts(prompts: list[str]) -> list[str]:
     bad = [p for p in prompts if not isinstance(p, str)]
     if bad:
         raise ValueError(f"every prompt must be a str; got {type(bad[0]).__name__} {bad[0]!r}")
-    return list(prompts)
+    return [p[:MAX_PROMPT_CHARS] for p in prompts]
 
 
 class TextEncoder(Protocol):
