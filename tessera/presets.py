@@ -18,6 +18,7 @@ dit-world-cpu-more  that DiT trained on at batch 16, sampled at guidance 2 (the 
 dit-world-plain  a DiT for the plain world at 64x64, 8x8-pixel tokens
 dit-world-one-object  a DiT for the one-object world (ONE_OBJECT_WORLD) at 64x64, 16x16-pixel tokens
 dit-world-one-object-phrasings  that DiT trained on over 4,000 scenes (more ways of saying each video)
+dit-world-one-object-images  that DiT trained on briefly with images (1-frame buckets) beside its clips
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -221,6 +222,24 @@ def dit_world_one_object_phrasings() -> DiTRunConfig:
             steps=6000,
             out="runs/dit-world-one-object-phrasings",
             init_from="runs/dit-world-one-object/export",
+        ),
+    )
+
+
+def dit_world_one_object_images() -> DiTRunConfig:
+    """dit-world-one-object-phrasings trained on briefly with images beside its clips (1-frame buckets, half
+    of the scenes): an image is a 1-frame video, which the clips alone never show it."""
+    base = dit_world_one_object_phrasings()
+    return dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, num_scenes=1000, buckets=("64x64x17", "64x64x1")),
+        optim=dataclasses.replace(base.optim, lr=2e-4, warmup_steps=50),
+        loop=dataclasses.replace(
+            base.loop,
+            steps=600,
+            checkpoint_every=200,
+            out="runs/dit-world-one-object-images",
+            init_from="runs/dit-world-one-object-phrasings/export",
         ),
     )
 
@@ -472,6 +491,7 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "dit-world-plain-white": dit_world_plain_white,
     "dit-world-one-object": dit_world_one_object,
     "dit-world-one-object-phrasings": dit_world_one_object_phrasings,
+    "dit-world-one-object-images": dit_world_one_object_images,
     "vae-world-one-object": vae_world_one_object,
     "dit-tiny": dit_tiny,
     "dit-wan2.1-1.3b": dit_wan21_1_3b,
