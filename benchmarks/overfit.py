@@ -2,7 +2,7 @@
 
     python benchmarks/overfit.py --preset dit-world-plain [--num 8] [--steps 1500] [--every 250]
         [--new 8] [--own N] [--out runs/overfit] [--plot curve.png] [override ...]
-    python benchmarks/overfit.py --run RUN_DIR [--num 8] [--new 8]   # a finished run's checkpoints, scored
+    python benchmarks/overfit.py --run RUN_DIR [--num 8] [--new 8] [--after RUN_DIR]  # a finished run
     python benchmarks/overfit.py --curves RUN_DIR [RUN_DIR ...] --plot curves.png   # runs side by side
 
 Trains the preset (with the overrides) on N scenes only, text to video only (`flow.tasks=text`; the
@@ -134,6 +134,11 @@ def main() -> None:
     ap.add_argument("--out", default="runs/overfit")
     ap.add_argument("--plot", default="", help="write the learning curves to this PNG")
     ap.add_argument("--run", default="", help="score this finished run's checkpoints instead; no training")
+    ap.add_argument(
+        "--after",
+        default="",
+        help="with --run: the run it was fine-tuned from (loop.init_from), whose minutes its own follow",
+    )
     ap.add_argument("--curves", nargs="+", default=None, help="gate runs to plot together")
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.patch_size=1x4x4")
     args = ap.parse_args()
@@ -183,6 +188,9 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
     new = [(seed, p) for g, seed, p in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
     base = baselines(gen, own, cfg)
     minutes = training_minutes(out)
+    if args.after:  # a fine-tune's minutes count on from those of the run it started from
+        before = training_minutes(Path(args.after))
+        minutes = {step: m + before[max(before)] for step, m in minutes.items()}
     rows = []
     for ckpt in sorted((out / "checkpoints").glob("step_*")):
         step = int(ckpt.name.split("_")[1])
@@ -209,7 +217,11 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
         print(f"| {r['step']} | {r['minutes']:.1f} | {r['own']:.3f} | {ratio:.2f} | {r['new']:.3f} |")
     verdict = f"passes at step {passed[0]['step']}" if passed else "does not pass"
     print(f"\ngate ({GATE_RATIO}x the round trip within {GATE_MINUTES:.0f} min): {verdict}")
-    label = Path(args.run).name if args.run else " ".join([args.preset, *args.overrides])
+    scenes = f"{cfg.data.num_scenes:,} scenes"
+    if args.run:
+        label = f"{Path(args.run).name}, {scenes}"
+    else:
+        label = f"{' '.join([args.preset, *args.overrides])}, {scenes} (the gate)"
     run = {"label": label, "baselines": base, "rows": rows, "passed": bool(passed)}
     (out / "overfit.json").write_text(json.dumps(run, indent=1))
     if args.plot:
