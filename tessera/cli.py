@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the DiT's later blocks on steps where its first block changed less than this (e.g. 0.1; "
         "faster, slightly different; default 0 = off)",
     )
+    p.add_argument(
+        "--no-rewrite",
+        action="store_true",
+        help="give the text encoder the prompt as written (a model trained on world captions otherwise reads "
+        "a world prompt as the caption it amounts to)",
+    )
     p.add_argument("--frames", type=int, default=None, help="number of frames, 4k+1 (default: the model's)")
     p.add_argument(
         "--size",
@@ -226,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the prompts from this part of the world (default: the one the model trained on)",
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--no-rewrite",
+        action="store_true",
+        help="give the text encoder the prompts as written (see generate)",
+    )
 
     convert = commands.add_parser("convert", help="outside weights -> a tessera model folder").add_subparsers(
         dest="action", required=True
@@ -419,6 +430,7 @@ def _generate(args: argparse.Namespace) -> int:
         solver=args.solver,
         negative_prompt=args.negative,
         step_cache=args.step_cache,
+        rewrite=not args.no_rewrite,
         image=args.image,
         image_frame=args.image_frame,
         strength=args.strength,
@@ -457,6 +469,8 @@ def _generate(args: argparse.Namespace) -> int:
     r = video.request
     count, mode = len(video.frames), video.info.get("mode")
     what = f"{count} frame{'s' * (count != 1)}, {r.width}x{r.height}, {video.fps} fps, seed {r.seed}"
+    if "prompt_read_as" in video.info:
+        print(f"prompt read as: {video.info['prompt_read_as']!r} (--no-rewrite: as written)")
     print(f"wrote {args.out} ({what}{', ' + mode if mode else ''}), signed (C2PA)")
     return 0
 
@@ -560,7 +574,15 @@ def _eval_run(args: argparse.Namespace) -> int:
     from tessera.pipeline import Generator
 
     gen = Generator(args.model, device=args.device)
-    summary = run_eval(gen, args.num, args.out, steps=args.steps, detail=args.detail, world=args.world)
+    summary = run_eval(
+        gen,
+        args.num,
+        args.out,
+        steps=args.steps,
+        detail=args.detail,
+        world=args.world,
+        rewrite=not args.no_rewrite,
+    )
     for key, value in summary.items():
         print(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
     print(f"report: {args.out / 'report.md'}, contact sheet: {args.out / 'contact_sheet.png'}")

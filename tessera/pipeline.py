@@ -72,6 +72,9 @@ class GenerationRequest:
     # Skip the DiT's blocks after the first where its residual changed by less than this since the last full
     # step (models/dit.py StepCache): faster, slightly different video; 0 runs every block.
     step_cache: float = 0.0
+    # A model trained on world captions reads a world prompt as the caption it amounts to (world/rewrite.py);
+    # False gives the text encoder the prompt as written.
+    rewrite: bool = True
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Generator:
         # A two-expert model (Wan2.2 A14B): the first DiT denoises above the boundary time, the second below.
         self.dit, self.experts = dits[0], dits[1:]
         self.vae_tile = self._check_tile(vae_tile)
+        self.rewrites = self.spec.get("rewrite") == "world"
         text_device = torch.device("cpu") if offload_text else self.device
         self.text_encoder = build_text_encoder(
             self.spec["text_encoder"], device=text_device, dtype=DTYPES[dtype]
@@ -225,11 +229,21 @@ class Generator:
 
         return velocity
 
-    def _guided_velocity(self, r: GenerationRequest, schedule: torch.Tensor):
-        """(velocity, step caches): what the sampler integrates, the prompt guided against the negative one.
+    def prompt_text(self, r: GenerationRequest) -> str:
+        """What the text encoder reads for the request's prompt: for a model trained on world captions, a
+        prompt the world's parser fully understands as the plain caption it amounts to (in the words the
+        model learnt); otherwise the prompt as written."""
+        if not (self.rewrites and r.rewrite):
+            return r.prompt
+        from tessera.world.rewrite import rewrite_prompt
+
+        return rewrite_prompt(r.prompt) or r.prompt
+
+    def _guided_velocity(self, r: GenerationRequest, schedule: torch.Tensor, text: str):
+        """(velocity, step caches): what the sampler integrates, `text` guided against the negative prompt.
         A two-expert model (Wan2.2 A14B) switches to its second DiT where the step's time falls below the
         boundary, with the same guidance (diffusers' default for its guidance_scale_2)."""
-        cond = self.text_encoder.encode([r.prompt]).to(self.device)
+        cond = self.text_encoder.encode([text]).to(self.device)
         uncond = self.text_encoder.encode([r.negative_prompt]).to(self.device) if r.guidance != 1 else None
         caches: list[StepCache] = []
 
@@ -266,7 +280,8 @@ class Generator:
         g = torch.Generator().manual_seed(r.seed)
         noise = torch.randn(self.latent_shape(r), generator=g).to(self.device)
         schedule = self.schedule(r)
-        velocity, caches = self._guided_velocity(r, schedule)
+        text = self.prompt_text(r)
+        velocity, caches = self._guided_velocity(r, schedule, text)
         clean = mask = None
         if r.conditions:
             clean, mask = build_conditioning(r.conditions, self.vae, self.latent_shape(r), r.num_frames)
@@ -282,7 +297,9 @@ class Generator:
         )
         video = self.vae.decode_latents(latents, tile=self.vae_tile)[0]  # (3, F, H, W)
         fps = self.spec["video"]["fps"]
-        info = {"model": str(self.model_dir)}
+        info: dict[str, Any] = {"model": str(self.model_dir)}
+        if text != r.prompt:
+            info["prompt_read_as"] = text
         if caches:  # the share of DiT calls that ran the first block only
             info["blocks_skipped"] = sum(c.skipped for c in caches) / max(1, sum(c.calls for c in caches))
         return GeneratedVideo(frames=to_frames(video), fps=fps, request=r, info=info)

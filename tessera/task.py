@@ -55,6 +55,9 @@ class VideoTask:
     solver: str | None = None
     negative_prompt: str | None = None
     step_cache: float = 0.0  # GenerationRequest.step_cache: skip the DiT's later blocks on quiet steps
+    rewrite: bool = (
+        True  # GenerationRequest.rewrite: a world model reads a prompt as the caption it amounts to
+    )
     image: Path | None = None  # a picture to animate: it becomes frame `image_frame`
     image_frame: int = 0
     strength: float | None = None  # how much of the image (default 1) or edited video (default 0.6) is kept
@@ -143,6 +146,7 @@ def _request(gen: Generator, task: VideoTask, prompt: str) -> GenerationRequest:
         solver=task.solver,
         seed=task.seed,
         step_cache=task.step_cache,
+        rewrite=task.rewrite,
     )
 
 

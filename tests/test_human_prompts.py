@@ -251,14 +251,28 @@ def test_eval_run_adds_the_human_group_on_the_seen_scenes():
 
     size = {"height": 64, "width": 64, "fps": 8, "num_frames": 17}
     prompts = eval_prompts(4, **size)
-    assert [g for g, _, _ in prompts] == list(GROUPS) * 4 and GROUPS[-1] == "human"
-    for i, (_, seed, text) in enumerate(p for p in prompts if p[0] == "human"):
+    assert [p[0] for p in prompts] == list(GROUPS) * 4 and GROUPS[-1] == "human"
+    for i, (_, seed, text, truth) in enumerate(p for p in prompts if p[0] == "human"):
         seen = sample_scene(seed, split="train", **size)
         assert seed == EVAL_SEED + i and text == human_prompt(seen, ("en", "zh")[i % 2], seed)
-        assert bool(re.search(r"[\u4e00-\u9fff]", text)) == (i % 2 == 1)
-    samples = [Sample(g, 0, "", total, {}, 1.0) for g, total in (("seen", 0.6), ("human", 0.45), ("zh", 0.5))]
-    summary = summarize(samples)
+        assert truth == seen and bool(re.search(r"[\u4e00-\u9fff]", text)) == (i % 2 == 1)
+    rows = (("seen", 0.6, True), ("human", 0.45, False), ("zh", 0.5, True))
+    summary = summarize([Sample(g, 0, "", total, {}, 1.0, agrees) for g, total, agrees in rows])
     assert summary["adherence_human"] == 0.45 and summary["human_minus_seen"] == pytest.approx(-0.15)
+    assert summary["parse_agreement_seen"] == 1.0 and summary["parse_agreement_human"] == 0.0
+
+
+def test_eval_checks_the_parsers_reading_against_the_scene_written_from():
+    from tessera.eval.adherence import eval_prompts, parse_agrees
+
+    size = {"height": 64, "width": 64, "fps": 8, "num_frames": 17}
+    for group, _, text, truth in eval_prompts(12, **size):
+        assert parse_agrees(parse_prompt(text, **size), truth), (group, text)
+    scene = next(s for s in SCENES if len(s.objects) == 1)
+    o = scene.objects[0]
+    other = next(c for c in ("red", "blue") if c != o.colour)
+    wrong = parse_prompt(f"a {other} {o.shape} spins", height=scene.height, width=scene.width)
+    assert not parse_agrees(wrong, scene)
 
 
 def test_the_writer_keeps_its_own_words():

@@ -9,8 +9,12 @@ Prompts come from scenes of evaluation seeds (far from any training seed), in fo
              ones, so human - seen (at detail "short") measures how far following the captions carries over
              to how people write
 Scenes are drawn from the part of the world the model was trained on (model.json's "world", a SceneMix;
-the whole world when it has none). Each video is scored in prompt mode (only what the prompt claims). The
-report is report.json, report.md and contact_sheet.png with the best and the worst samples.
+the whole world when it has none). Each video is scored in prompt mode (only what the prompt claims, as the
+parser reads it). The parser's reading is checked against the scene the prompt was written from
+(`parse_agreement_<group>`: the share of prompts whose every stated attribute is the scene's), so a misread
+prompt cannot pass unnoticed, also where a model reads prompts through the same parser (world/rewrite.py;
+`rewrite=False` turns that off). The report is report.json, report.md and contact_sheet.png with the best
+and the worst samples.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from tessera.data.contact_sheet import contact_sheet, save_image
 from tessera.eval.human_prompts import human_prompt
 from tessera.eval.scorer import score
 from tessera.pipeline import GenerationRequest, Generator
-from tessera.world.captions import caption
-from tessera.world.prompts import parse_prompt
-from tessera.world.scene import SCENE_MIXES, WHOLE_WORLD, SceneMix, sample_scene
+from tessera.world.captions import caption, thirds
+from tessera.world.prompts import ParsedPrompt, parse_prompt
+from tessera.world.scene import SCENE_MIXES, WHOLE_WORLD, Scene, SceneMix, sample_scene
 
 EVAL_SEED = 2_000_000
 GROUPS = ("seen", "heldout", "zh", "human")
@@ -43,6 +47,8 @@ class Sample:
     total: float
     groups: dict[str, float]
     seconds: float
+    agrees: bool  # the parser read every stated attribute as the scene the prompt was written from has it
+    read_as: str | None = None  # what the model's text encoder read instead of the prompt (world/rewrite.py)
 
 
 def eval_prompts(
@@ -55,17 +61,19 @@ def eval_prompts(
     detail: str = "short",
     mix: SceneMix = WHOLE_WORLD,
 ):
-    """(group, seed, prompt) for `num` scenes per group, drawn from the part of the world `mix` allows."""
+    """(group, seed, prompt, scene it describes) for `num` scenes per group, drawn from the part of the world
+    `mix` allows."""
     prompts = []
     size = {"height": height, "width": width, "fps": fps, "num_frames": num_frames, "mix": mix}
     for i in range(num):
         seed = EVAL_SEED + i
         seen = sample_scene(seed, split="train", **size)
         held = sample_scene(seed, split="heldout", **size)
-        prompts.append(("seen", seed, caption(seen, lang="en", detail=detail, seed=seed)))
-        prompts.append(("heldout", seed, caption(held, lang="en", detail=detail, seed=seed)))
-        prompts.append(("zh", seed, caption(seen, lang="zh", detail=detail, seed=seed)))
-        prompts.append(("human", seed, human_prompt(seen, lang="en" if i % 2 == 0 else "zh", seed=seed)))
+        prompts.append(("seen", seed, caption(seen, lang="en", detail=detail, seed=seed), seen))
+        prompts.append(("heldout", seed, caption(held, lang="en", detail=detail, seed=seed), held))
+        prompts.append(("zh", seed, caption(seen, lang="zh", detail=detail, seed=seed), seen))
+        human = human_prompt(seen, lang="en" if i % 2 == 0 else "zh", seed=seed)
+        prompts.append(("human", seed, human, seen))
     return prompts
 
 
@@ -77,6 +85,7 @@ def run_eval(
     steps: int | None = None,
     detail: str = "short",
     world: str | None = None,
+    rewrite: bool = True,
     progress: bool = True,
 ) -> dict:
     """Generate and score `num` prompts per group; write the report into `out`; return the summary.
@@ -95,13 +104,16 @@ def run_eval(
         raise ValueError(f"unknown world {world!r}; allowed: {', '.join(SCENE_MIXES)}")
     mix = model_world(generator.spec) if world is None else SCENE_MIXES[world]
     prompts = eval_prompts(num, height=h, width=w, fps=fps, num_frames=nf, detail=detail, mix=mix)
-    for group, seed, prompt in tqdm(prompts, desc="eval run", unit="video", disable=not progress):
+    for group, seed, prompt, truth in tqdm(prompts, desc="eval run", unit="video", disable=not progress):
         tic = time.perf_counter()
-        result = generator.generate(GenerationRequest(prompt=prompt, seed=seed, steps=steps))
+        request = GenerationRequest(prompt=prompt, seed=seed, steps=steps, rewrite=rewrite)
+        result = generator.generate(request)
         seconds = time.perf_counter() - tic
         parsed = parse_prompt(prompt, height=h, width=w, fps=fps, num_frames=nf)
         s = score(result.frames, parsed.scene, stated=parsed.stated)
-        samples.append(Sample(group, seed, prompt, s.total, dict(s.groups), seconds))
+        agrees = parse_agrees(parsed, truth)
+        read_as = result.info.get("prompt_read_as")
+        samples.append(Sample(group, seed, prompt, s.total, dict(s.groups), seconds, agrees, read_as))
         videos.append(result.frames)
     summary = summarize(samples)
     summary.update(
@@ -112,6 +124,7 @@ def run_eval(
         size=f"{w}x{h}",
         num_frames=nf,
         world=mix.to_dict(),
+        rewrite=rewrite and generator.rewrites,
     )
     (out / "report.json").write_text(
         json.dumps(
@@ -131,6 +144,22 @@ def model_world(spec: dict) -> SceneMix:
     return SceneMix.from_dict(spec["world"]) if "world" in spec else WHOLE_WORLD
 
 
+def parse_agrees(parsed: ParsedPrompt, truth: Scene) -> bool:
+    """Whether every attribute the prompt stated, as the parser read it, is what `truth` (the scene the prompt
+    was written from) has: each parsed object matched to a scene object, start places by thirds."""
+    left = list(truth.objects)
+    for said in parsed.stated_values():
+        match = next((o for o in left if all(_value(o, k) == v for k, v in said.items())), None)
+        if match is None:
+            return False
+        left.remove(match)
+    return True
+
+
+def _value(obj, name: str):
+    return dict(zip("xy", thirds(obj), strict=True))[name] if name in ("x", "y") else getattr(obj, name)
+
+
 def summarize(samples: list[Sample]) -> dict:
     by_group = {g: [s.total for s in samples if s.group == g] for g in GROUPS}
     summary = {f"adherence_{g}": float(np.mean(v)) for g, v in by_group.items() if v}
@@ -138,6 +167,9 @@ def summarize(samples: list[Sample]) -> dict:
         summary["zh_minus_en"] = summary["adherence_zh"] - summary["adherence_seen"]
     if by_group["human"] and by_group["seen"]:
         summary["human_minus_seen"] = summary["adherence_human"] - summary["adherence_seen"]
+    for g in GROUPS:
+        if by_group[g]:
+            summary[f"parse_agreement_{g}"] = float(np.mean([s.agrees for s in samples if s.group == g]))
     summary["seconds_per_video"] = float(np.mean([s.seconds for s in samples]))
     return summary
 
@@ -175,14 +207,15 @@ def markdown(summary: dict, samples: list[Sample]) -> str:
     lines += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items()]
     lines += [
         "",
-        "| group | seed | total | content | motion | continuity | prompt |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| group | seed | total | content | motion | continuity | parsed right | prompt | read as |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in samples:
         g = s.groups
+        parsed_right = "yes" if s.agrees else "NO"
         lines.append(
             f"| {s.group} | {s.seed} | {s.total:.3f} | {g.get('content', 0):.2f} | {g.get('motion', 0):.2f} "
-            f"| {g.get('continuity', 0):.2f} | {s.prompt} |"
+            f"| {g.get('continuity', 0):.2f} | {parsed_right} | {s.prompt} | {s.read_as or ''} |"
         )
     lines += ["", "![best and worst](contact_sheet.png)", ""]
     return "\n".join(lines)

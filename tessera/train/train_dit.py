@@ -312,6 +312,8 @@ def export_model(folder: Path, dit: DiT, vae, cfg: DiTRunConfig, card: dict | No
             "fps": cfg.data.fps,
         },
         "world": cfg.data.world.to_dict(),  # what `eval run` draws its prompts from
+        # trained on world captions: prompts are read as the captions they amount to (world/rewrite.py)
+        **({"rewrite": "world"} if cfg.data.source == "world" else {}),
         "limits": {
             "max_frames": 4 * max(b.num_frames for b in buckets),
             "max_side": 2 * max(max(b.height, b.width) for b in buckets),

@@ -62,6 +62,17 @@ def captions(scene: Scene, seed: int = 0) -> dict[str, dict[str, str]]:
     return {lang: {d: caption(scene, lang=lang, detail=d, seed=seed) for d in DETAILS} for lang in LANGS}
 
 
+def plain_caption(objects: list[ObjectSpec], *, sized: tuple[bool, ...], seed: int = 0) -> str:
+    """The objects in one plain English sentence, in their order: "a large red ball moves to the right and
+    a blue box spins"; an object's size is said where `sized` says so (tessera.world.rewrite)."""
+    writer = _English(random.Random(seed))
+    items = [
+        f"{writer.noun(o, 'all' if say else 'none')} {writer.verb(o)}"
+        for o, say in zip(objects, sized, strict=True)
+    ]
+    return _join(items, " and ")
+
+
 def thirds(obj: ObjectSpec) -> tuple[str, str]:
     """The cell of the canvas's 3x3 grid the object starts in, e.g. ("left", "top")."""
     return vocab.THIRDS[0][min(int(obj.x * 3), 2)], vocab.THIRDS[1][min(int(obj.y * 3), 2)]

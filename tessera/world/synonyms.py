@@ -213,6 +213,7 @@ EN_EXTRA = {  # words people write that captions never use
         "down-right": ("down right", "down and right", "down to the right"),
     },
     "go": (
+        "goes",
         "heads",
         "races",
         "rolls",
