@@ -76,9 +76,10 @@ def baselines(gen: Generator, prompts, cfg: DiTRunConfig) -> dict[str, float]:
 
 
 def adherence(gen: Generator, prompts: list[tuple[int, str]], cfg: DiTRunConfig) -> float:
+    """Mean score of the model's videos for `prompts`, read as written: what the DiT learnt, no rewriting."""
     totals = []
     for seed, prompt in prompts:
-        frames = gen.generate(GenerationRequest(prompt=prompt, seed=seed)).frames
+        frames = gen.generate(GenerationRequest(prompt=prompt, seed=seed, rewrite=False)).frames
         totals.append(scored(frames, prompt, cfg))
     return float(np.mean(totals))
 
@@ -185,7 +186,7 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
     own = training_prompts(cfg, args.own or args.num)
     d = cfg.data
     size = {"height": d.height, "width": d.width, "fps": d.fps, "num_frames": d.num_frames}
-    new = [(seed, p) for g, seed, p in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
+    new = [(seed, p) for g, seed, p, _ in eval_prompts(args.new, **size, mix=d.world) if g == "seen"]
     base = baselines(gen, own, cfg)
     minutes = training_minutes(out)
     if args.after:  # a fine-tune's minutes count on from those of the run it started from

@@ -48,7 +48,7 @@ def test_people_s_words_become_a_caption_that_says_the_same(prompt, expected):
     "prompt",
     [
         "a red ball",  # no motion: the caption would have to invent one
-        "a red ball moves left on a black background",  # a background
+        "a red ball spins on white stripes",  # a background's tones beyond what a plain caption says
         "a red ball moves left while the camera pans right",  # the camera
         "a red ball on the left moves left",  # a start place the motion does not imply
         "a red ball in the top left spins",
@@ -60,6 +60,15 @@ def test_people_s_words_become_a_caption_that_says_the_same(prompt, expected):
 )
 def test_prompts_that_say_more_than_a_plain_caption_are_left_as_written(prompt):
     assert rewrite_prompt(prompt) is None
+
+
+def test_a_background_is_carried_over():
+    text = rewrite_prompt("a large red circle moves to the right on a white background")
+    parsed = parse_prompt(text)
+    assert parsed.stated.background == {"kind", "tone"} and parsed.scene.background.tone == "white", text
+    assert parsed.stated_values() == [
+        {"colour": "red", "shape": "circle", "motion": "right", "size": "large"}
+    ]
 
 
 def test_every_eval_prompt_of_the_one_object_world_is_rewritten_to_its_scene():

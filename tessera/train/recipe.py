@@ -10,8 +10,9 @@ of earlier stages: `loop.init_from` (fine-tuned from it) and `vae` (a DiT traine
   fine-tuned on the plain world (vae-world-plain), then dit-world-plain on its latents.
 - cpu-one-object: the one-object model (64x64, 16x16-pixel tokens): the plain recipe's VAE stages, then
   dit-world-one-object on vae-world-plain's latents, trained on over more scenes
-  (dit-world-one-object-phrasings), then the VAE's decoder alone trained on the one-object world
-  (vae-world-one-object); the model folder is the last DiT with that decoder -> OUT/model.
+  (dit-world-one-object-phrasings) and then with images beside its clips (dit-world-one-object-images),
+  then the VAE's decoder alone trained on the one-object world (vae-world-one-object, then -long); the
+  model folder is the last DiT with that decoder -> OUT/model.
 - gpu: vae-world, then dit-world on its latents.
 Then `eval run` scores the model folder (prompts from the part of the world it trained on) -> OUT/eval, the
 measured facts (steps, wall time, device, PSNR, adherence) go into the folder's card, and with install=True
@@ -66,7 +67,12 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
             "dit-world-one-object-phrasings",
             {"vae": "vae-world-plain", "loop.init_from": "dit-world-one-object"},
         ),
+        (
+            "dit-world-one-object-images",
+            {"vae": "vae-world-plain", "loop.init_from": "dit-world-one-object-phrasings"},
+        ),
         ("vae-world-one-object", {"loop.init_from": "vae-world-plain"}),
+        ("vae-world-one-object-long", {"loop.init_from": "vae-world-one-object"}),
     ),
     "gpu": (("vae-world", {}), ("dit-world", {"vae": "vae-world"})),
 }

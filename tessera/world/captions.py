@@ -62,15 +62,19 @@ def captions(scene: Scene, seed: int = 0) -> dict[str, dict[str, str]]:
     return {lang: {d: caption(scene, lang=lang, detail=d, seed=seed) for d in DETAILS} for lang in LANGS}
 
 
-def plain_caption(objects: list[ObjectSpec], *, sized: tuple[bool, ...], seed: int = 0) -> str:
-    """The objects in one plain English sentence, in their order: "a large red ball moves to the right and
-    a blue box spins"; an object's size is said where `sized` says so (tessera.world.rewrite)."""
+def plain_caption(
+    objects: list[ObjectSpec], *, sized: tuple[bool, ...], background: Background | None = None, seed: int = 0
+) -> str:
+    """The objects in one plain English sentence, in their order, and the background if given: "a large red
+    ball moves to the right and a blue box spins, on plain white"; an object's size is said where `sized`
+    says so (tessera.world.rewrite)."""
     writer = _English(random.Random(seed))
     items = [
         f"{writer.noun(o, 'all' if say else 'none')} {writer.verb(o)}"
         for o, say in zip(objects, sized, strict=True)
     ]
-    return _join(items, " and ")
+    text = _join(items, " and ")
+    return text if background is None else f"{text}, {writer.background(background, full=False)}"
 
 
 def thirds(obj: ObjectSpec) -> tuple[str, str]:

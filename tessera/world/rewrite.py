@@ -4,9 +4,10 @@ Sora, like DALL-E 3, has a language model turn a user's prompt into the kind of 
 trained on. A model trained on `tessera.world.captions` learnt those captions' words far better than the
 text encoder's sense of other words or of Chinese, so a prompt the world's parser fully understands is given
 to the model as the plain English caption of what it said (`rewrite_prompt`). Nothing is added and nothing
-dropped: a prompt that says more than such a caption carries (a background, the camera, cuts, walls, counts,
-relations, a start place that is not where the motion begins), or any word the parser does not know, is
-left as written, and the text encoder reads it as it is.
+dropped (the caption is parsed back and must say the same): a prompt that says more than such a caption
+carries (the camera, cuts, walls, counts, relations, a start place that is not where the motion begins, a
+background's second tone), or any word the parser does not know, is left as written, and the text encoder
+reads it as it is.
 """
 
 from __future__ import annotations
@@ -31,12 +32,23 @@ def rewrite_prompt(text: str, *, seed: int = 0) -> str | None:
     if not _carried(parsed):
         return None
     sized = tuple("size" in names for names in parsed.stated.objects)
-    return plain_caption(list(parsed.scene.objects), sized=sized, seed=seed)
+    background = parsed.scene.background if parsed.stated.background else None
+    text = plain_caption(list(parsed.scene.objects), sized=sized, background=background, seed=seed)
+    return text if _claims(parse_prompt(text)) == _claims(parsed) else None
+
+
+def _claims(parsed: ParsedPrompt) -> tuple:
+    """What a prompt states, start places aside (`_carried` checked that the motions imply them)."""
+    objects = sorted(
+        sorted((k, v) for k, v in said.items() if k not in ("x", "y")) for said in parsed.stated_values()
+    )
+    bg = parsed.scene.background
+    return objects, sorted((k, getattr(bg, k)) for k in parsed.stated.background)
 
 
 def _carried(parsed: ParsedPrompt) -> bool:
     s = parsed.stated
-    if s.background or s.camera or s.cut or s.relations or s.count is not None or s.walls:
+    if s.camera or s.cut or s.relations or s.count is not None or s.walls or "tone2" in s.background:
         return False
     for obj, names in zip(parsed.scene.objects, s.objects, strict=True):
         if not (names >= NEEDED and names <= CARRIED | {"x", "y"}):
