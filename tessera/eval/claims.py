@@ -14,7 +14,15 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from tessera.eval.detect import NUM_OBJECT_LABELS, OBJECT_NAMES, Detections, classify_shape, detect
+from tessera.eval.detect import (
+    NUM_OBJECT_LABELS,
+    OBJECT_NAMES,
+    SYMMETRY,
+    Detections,
+    chroma_420,
+    classify_shape,
+    detect,
+)
 from tessera.world.prompts import Stated
 from tessera.world.render import Rendering, camera_track, shape_sdf
 from tessera.world.scene import COLOURS, TONES, Scene
@@ -45,6 +53,7 @@ class Context:
     seen: Detections
     video: np.ndarray
     stated: Stated | None
+    subsampled: bool = False  # the video's colour went through 4:2:0 (detect.chroma_subsampled)
 
     @property
     def exact(self) -> bool:
@@ -113,7 +122,18 @@ class Context:
         obj = self.scene.objects[k]
         radius = self.ref.kinematics.radius[k, frames]
         tone = self.scene.background.tone  # edges blend with what is behind, and so count more or less
-        return np.array([_core_area(obj.shape, obj.colour, tone, round(r * 2) / 2) for r in radius])
+        return np.array(
+            [_core_area(obj.shape, obj.colour, tone, round(r * 2) / 2, self.subsampled) for r in radius]
+        )
+
+    def shapes_allowed(self, k: int, f: int) -> frozenset[str]:
+        """The shapes object k may be seen as in frame f: its own, and, in a video whose colour went through
+        4:2:0, whatever that channel makes of it at its size (a 5-pixel star loses its points)."""
+        obj = self.scene.objects[k]
+        if not self.subsampled:
+            return frozenset({obj.shape})
+        radius = round(float(self.ref.kinematics.radius[k, f]) * 2) / 2
+        return _channel_shapes(obj.shape, obj.colour, self.scene.background.tone, radius)
 
     @cached_property
     def shot_starts(self) -> list[int]:
@@ -151,14 +171,7 @@ class Context:
 
     def object_mask(self, det: Detections, k: int, f: int) -> np.ndarray:
         """All pixels of object k's colour around its core pixels: edges included, for outlines."""
-        colour = self.scene.objects[k].colour
-        core = det.mask(colour, f)
-        ys, xs = np.nonzero(core)
-        out = np.zeros_like(core)
-        if len(xs):
-            y0, y1, x0, x1 = max(ys.min() - 2, 0), ys.max() + 3, max(xs.min() - 2, 0), xs.max() + 3
-            out[y0:y1, x0:x1] = det.labels[f, y0:y1, x0:x1] == OBJECT_NAMES.index(colour)
-        return out
+        return det.outline(self.scene.objects[k].colour, f)
 
     def shape_seen(self, k: int, f: int) -> str | None:
         """The shape the video shows for object k in frame f."""
@@ -194,13 +207,36 @@ def sample(frames: np.ndarray, n: int) -> np.ndarray:
     return frames[np.linspace(0, len(frames) - 1, n).round().astype(int)]
 
 
-@lru_cache(maxsize=2048)
-def _core_area(shape: str, colour: str, tone: str, radius: float) -> float:
-    """How many core pixels the detector finds for a shape drawn alone on a tone at this radius (pixels)."""
+def _drawn(shape: str, colour: str, tone: str, radius: float, angle: float = 0.0) -> np.ndarray:
+    """(4, S, S, 3) uint8: a shape alone on a tone, at this radius (pixels), its centre at each of the four
+    places a 2x2 pixel block has (a whole or a half pixel off in x and y)."""
     size = int(math.ceil(radius * 1.4)) * 2 + 6
-    c = np.arange(size) + 0.5 - size / 2
-    px, py = np.meshgrid(c, c)
-    alpha = np.clip(0.5 - shape_sdf(shape, px, py, radius, 0.0), 0.0, 1.0)[..., None]
     ground, paint = np.array(TONES[tone], np.float32), np.array(COLOURS[colour], np.float32)
-    image = np.rint(ground + (paint - ground) * alpha).astype(np.uint8)
-    return float(detect(image[None]).area[OBJECT_NAMES.index(colour), 0])
+    out = []
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        c = np.arange(size) + 0.5 - size / 2
+        px, py = np.meshgrid(c - dx / 2, c - dy / 2)
+        alpha = np.clip(0.5 - shape_sdf(shape, px, py, radius, angle), 0.0, 1.0)[..., None]
+        out.append(np.rint(ground + (paint - ground) * alpha).astype(np.uint8))
+    return np.stack(out)
+
+
+@lru_cache(maxsize=2048)
+def _core_area(shape: str, colour: str, tone: str, radius: float, subsampled: bool = False) -> float:
+    """How many core pixels the detector finds for a shape drawn alone on a tone at this radius (pixels),
+    through 4:2:0 if `subsampled` (the mean over where the shape sits on the 2x2 blocks)."""
+    images = _drawn(shape, colour, tone, radius)
+    if not subsampled:
+        return float(detect(images[:1]).area[OBJECT_NAMES.index(colour), 0])
+    return float(detect(chroma_420(images)).area[OBJECT_NAMES.index(colour)].mean())
+
+
+@lru_cache(maxsize=2048)
+def _channel_shapes(shape: str, colour: str, tone: str, radius: float) -> frozenset[str]:
+    """The shape and what the classifier makes of it through 4:2:0 at this radius, at a few rotations and
+    the four places on the 2x2 blocks."""
+    seen = {shape}
+    for angle in np.linspace(0, 2 * math.pi / SYMMETRY.get(shape, 4), 3, endpoint=False):
+        det = detect(chroma_420(_drawn(shape, colour, tone, radius, float(angle))))
+        seen |= {classify_shape(det.outline(colour, f), radius) for f in range(len(det.labels))}
+    return frozenset(seen - {None})

@@ -89,11 +89,12 @@ def _shape_and_size(ctx: Context, k: int) -> list[Claim]:
     want = ctx.expected_area(k, frames)
     got, _, _ = ctx.seen.track(obj.colour)
     shapes = [ctx.shape_seen(k, f) for f in frames]
+    shaped = [s in ctx.shapes_allowed(k, f) for s, f in zip(shapes, frames, strict=True)]
     ratio = got[frames] / np.maximum(want, 1.0)
     sized = np.abs(np.log(np.maximum(ratio, 1e-6))) <= math.log(SIZE_TOLERANCE)
     seen_as = max(set(shapes), key=shapes.count)
     return [
-        Claim("shape", obj.name, float(np.mean([s == obj.shape for s in shapes])), f"looks like a {seen_as}"),
+        Claim("shape", obj.name, float(np.mean(shaped)), f"looks like a {seen_as}"),
         Claim("size", obj.name, float(sized.mean()), f"area x{np.median(ratio):.2f} of expected"),
     ]
 

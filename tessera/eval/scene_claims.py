@@ -98,7 +98,7 @@ def _permanence(ctx: Context) -> list[Claim]:
             "comes out": area[after] > 0,
             "same size": area[before] > 0
             and 0.6 < (area[after] / area[before]) / (want[after] / want[before]) < 1.6,
-            "same shape": ctx.shape_seen(k, after) == obj.shape,
+            "same shape": ctx.shape_seen(k, after) in ctx.shapes_allowed(k, after),
             "where expected": bool(np.hypot(x[after] - ex[after], y[after] - ey[after]) < 0.15 * ctx.side),
         }
         context = f"hidden in frames {hidden[0]}..{hidden[-1]}; "
@@ -124,7 +124,7 @@ def _permanence_as_said(ctx: Context) -> list[Claim]:
         heading = DIRECTIONS.get(obj.motion, (0.0, 0.0))[0]
         checks = {
             "same size": 0.6 < area[after] / area[before] < 1.6,
-            "same shape": ctx.shape_seen(k, after) == obj.shape,
+            "same shape": ctx.shape_seen(k, after) in ctx.shapes_allowed(k, after),
             "far side": heading == 0.0 or np.sign(x[after] - x[before]) == np.sign(heading),
         }
         claims.append(
@@ -147,7 +147,7 @@ def _identity(ctx: Context) -> list[Claim]:
             want, _, _ = ctx.expected.track(obj.colour)
             checks = {
                 "seen on both sides": area[a] > 0 and area[b] > 0,
-                "same shape": ctx.shape_seen(k, b) == obj.shape,
+                "same shape": ctx.shape_seen(k, b) in ctx.shapes_allowed(k, b),
             }
             if area[a] > 0 and want[a] > 0:
                 rel = (area[b] / area[a]) / (want[b] / want[a])

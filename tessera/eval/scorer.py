@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tessera.eval.claims import PASS, Claim, Context
-from tessera.eval.detect import detect
+from tessera.eval.detect import chroma_420, chroma_subsampled, detect
 from tessera.eval.object_claims import object_claims
 from tessera.eval.scene_claims import scene_claims
 from tessera.world.prompts import Stated
@@ -86,7 +86,10 @@ def score(video: np.ndarray, scene: Scene, *, stated: Stated | None = None) -> S
             f"stated claims cover {len(stated.objects)} objects, the scene has {len(scene.objects)}"
         )
     ref = render(scene, masks=True)
-    ctx = Context(scene, ref, detect(ref.video), detect(video), video, stated)
+    # A video whose colour went through 4:2:0 (an H.264 file) is held to the truth through the same channel.
+    subsampled = chroma_subsampled(video)
+    reference = chroma_420(ref.video) if subsampled else ref.video
+    ctx = Context(scene, ref, detect(reference), detect(video), video, stated, subsampled)
     claims = [c for k in range(len(scene.objects)) for c in object_claims(ctx, k)] + scene_claims(ctx)
     if stated is not None:
         claims = [c for c in claims if _was_stated(c, stated)]

@@ -49,6 +49,7 @@ class VideoCreate(_Strict):
     guidance: float | None = None
     negative_prompt: str | None = None
     step_cache: float = 0.0  # skip the DiT's later blocks on steps where its first block changed less
+    rewrite: bool = True  # a world model reads a prompt as the caption it amounts to (false: as written)
     image_frame: int = 0  # the output frame input_reference becomes (-1: the last)
     strength: float | None = None  # how much of input_reference is kept, in (0, 1]
     extend: ExtendSpec | None = None

@@ -143,6 +143,7 @@ class VideoService:
             "solver": None,
             "negative_prompt": body.negative_prompt,
             "step_cache": body.step_cache,
+            "rewrite": body.rewrite,
             "image": None,
             "image_frame": body.image_frame,
             "strength": body.strength,
