@@ -1,25 +1,26 @@
 """Named, complete run configs. Data only: each preset is a plain function returning a config tree.
 
-vae-world        the VAE of the shipped model, GPU-sized run
-vae-world-cpu    the same model, a run that fits a 2-core CPU (stage 1: 5-frame clips and images)
-vae-world-cpu-long  stage 2 on the CPU: fine-tuned from stage 1 on 17-frame clips
-vae-world-cpu-decoder  stage 3 on the CPU: the decoder alone, object pixels weighted (keeps the latents)
-vae-world-cpu-objects  stage 4 on the CPU: the whole VAE, object pixels weighted (new latents)
-vae-world-cpu-decoder2  stage 9 on the CPU: stage 4's decoder alone trained on (keeps the latents)
-vae-world-cpu-deflicker  stage 10 on the CPU: stage 9's decoder trained against flicker (keeps the latents)
+vae-world        the whole-world VAE, GPU-sized run
+vae-world-cpu    the same model, a run that fits a 2-core CPU (5-frame clips and images)
+vae-world-cpu-long  vae-world-cpu fine-tuned on 17-frame clips
+vae-world-cpu-decoder  its decoder alone, object pixels weighted (keeps the latents)
+vae-world-cpu-objects  the whole VAE, object pixels weighted (new latents)
+vae-world-cpu-decoder2  vae-world-cpu-objects' decoder alone trained on (keeps the latents)
+vae-world-cpu-deflicker  that decoder trained against flicker (keeps the latents)
 vae-world-plain  that VAE fine-tuned on the plain world (PLAIN_WORLD) at 64x64
 vae-world-one-object  vae-world-plain's decoder trained on the one-object world (keeps the latents)
 vae-world-one-object-long  that decoder trained on longer at a lower rate (the shipped model's decoder)
 vae-tiny         seconds on a CPU, for tests
-dit-world        the DiT of the shipped model, GPU-sized run
+dit-world        the whole-world DiT, GPU-sized run
 dit-world-cpu    the same model, a run that fits a 2-core CPU
-dit-world-cpu-refit  the CPU DiT fine-tuned on the stage-4 VAE's latents
+dit-world-cpu-refit  the CPU DiT fine-tuned on vae-world-cpu-objects' latents
 dit-world-cpu-objects  the refit DiT fine-tuned further with object latents weighted
-dit-world-cpu-more  that DiT trained on at batch 16, sampled at guidance 2 (the shipped DiT)
+dit-world-cpu-more  that DiT trained on at batch 16, sampled at guidance 2 (the whole-world CPU model)
 dit-world-plain  a DiT for the plain world at 64x64, 8x8-pixel tokens
 dit-world-one-object  a DiT for the one-object world (ONE_OBJECT_WORLD) at 64x64, 16x16-pixel tokens
 dit-world-one-object-phrasings  that DiT trained on over 4,000 scenes (more ways of saying each video)
 dit-world-one-object-images  that DiT trained on briefly with images (1-frame buckets) beside its clips
+                 (the shipped DiT)
 dit-tiny         seconds on a CPU, for tests
 dit-wan2.1-1.3b  the Wan2.1 T2V 1.3B architecture trained from scratch (UMT5 text encoder from a folder)
 """
@@ -73,8 +74,8 @@ def vae_world_cpu() -> VAERunConfig:
 
 
 def vae_world_cpu_long() -> VAERunConfig:
-    """Stage 2 of the CPU VAE: fine-tune stage 1 on 17-frame clips (the generated length), so the streaming
-    decoder sees its cache filled by earlier chunks: a causal VAE trained on short clips drifts on longer
+    """vae-world-cpu fine-tuned on 17-frame clips (the generated length), so the streaming decoder sees its
+    cache filled by earlier chunks: a causal VAE trained on short clips drifts on longer
     ones (measured: trained on 9 frames, frames 9-16 of a 17-frame clip lose 5-10 dB)."""
     base = vae_world_cpu()
     return dataclasses.replace(
@@ -93,8 +94,8 @@ def vae_world_cpu_long() -> VAERunConfig:
 
 
 def vae_world_cpu_decoder() -> VAERunConfig:
-    """Stage 3 on the CPU: the decoder alone fine-tuned with object pixels weighted 9x. The stage-2 VAE
-    returned the world's objects too pale for the scorer (its round trip scored adherence 0.008 against the
+    """vae-world-cpu-long's decoder alone fine-tuned with object pixels weighted 9x. That VAE returned the
+    world's objects too pale for the scorer (its round trip scored adherence 0.008 against the
     footage's 0.81); with the encoder frozen, the latents, and any DiT trained on them, stay valid."""
     base = vae_world_cpu_long()
     return dataclasses.replace(
@@ -116,10 +117,10 @@ def vae_world_cpu_decoder() -> VAERunConfig:
 
 
 def vae_world_cpu_objects() -> VAERunConfig:
-    """Stage 4 on the CPU: the whole VAE fine-tuned with object pixels weighted, from stage 3. Stage 3's
+    """The whole VAE fine-tuned with object pixels weighted, from vae-world-cpu-decoder, whose
     frozen encoder already lost most of a small object's colour (frame 0 alone, encoded without any temporal
     compression, came back pale), so the decoder alone could not bring it back. The latents change: the DiT
-    must be trained (or fine-tuned) on this stage's latents."""
+    must be trained (or fine-tuned) on this VAE's latents."""
     base = vae_world_cpu_decoder()
     return dataclasses.replace(
         base,
@@ -138,12 +139,11 @@ def vae_world_cpu_objects() -> VAERunConfig:
 
 
 def vae_world_cpu_decoder2() -> VAERunConfig:
-    """Stage 9 on the CPU: stage 4's decoder alone trained on, in bf16 where the CPU has it. Stage 4's
+    """vae-world-cpu-objects' decoder alone trained on, in bf16 where the CPU has it. That VAE's
     encoder keeps objects' colour, so what its round trip loses (25.5 dB; corners come back round) is now
     the decoder's to win back; with the encoder frozen the latents, and the DiT trained on them, stay valid,
     so every generated video gains what the decoder gains. Measured: held-out PSNR 25.50 -> 25.85 dB, the
-    round trip's adherence 0.495 -> 0.583 (48 scenes). The shipped run was planned as 10,000 steps and
-    resumed at step 3,250 under this 5,000-step schedule (its PSNR was flat from step 1,250 to 3,000)."""
+    round trip's adherence 0.495 -> 0.583 (48 scenes); its PSNR was flat from step 1,250 to 3,000."""
     base = vae_world_cpu_objects()
     return dataclasses.replace(
         base,
@@ -159,7 +159,7 @@ def vae_world_cpu_decoder2() -> VAERunConfig:
 
 
 def vae_world_cpu_deflicker() -> VAERunConfig:
-    """Stage 10 on the CPU: stage 9's decoder trained on against flicker. Its round trip changed most from
+    """vae-world-cpu-decoder2's decoder trained on against flicker. Its round trip changed most from
     the first frames of each latent slot to the next (4.9-6.5 levels against the footage's 3-4) and least
     at each slot's end, and a DiT's latents, which are near the encoder's but not on them, doubled that
     pattern (10 levels) in generated videos. So the loss adds the error in frame-to-frame change
@@ -174,7 +174,7 @@ def vae_world_cpu_deflicker() -> VAERunConfig:
         loop=dataclasses.replace(
             base.loop,
             steps=3000,
-            seed=1,  # other batches than stage 9's, which this stage continues
+            seed=1,  # other batches than vae-world-cpu-decoder2's, which this run continues
             out="runs/vae-world-cpu-deflicker",
             init_from="runs/vae-world-cpu-decoder2/export",
         ),
@@ -340,9 +340,10 @@ def dit_world_cpu() -> DiTRunConfig:
 
 
 def dit_world_cpu_refit() -> DiTRunConfig:
-    """The CPU DiT carried over to the stage-4 VAE's latents: fine-tuned from the DiT trained on stage 2's
-    latents rather than trained again from scratch, so it keeps what it learnt of the text and of layouts
-    (stage 4 starts from stage 2's encoder, so its latents are near the old ones)."""
+    """The CPU DiT carried over to vae-world-cpu-objects' latents: fine-tuned from the DiT trained on
+    vae-world-cpu-decoder's latents rather than trained again from scratch, so it keeps what it learnt of
+    the text and of layouts (vae-world-cpu-objects starts from that encoder, so its latents are near the old
+    ones)."""
     base = dit_world_cpu()
     return dataclasses.replace(
         base,

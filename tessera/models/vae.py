@@ -178,7 +178,7 @@ VAE_SIZES: dict[str, VAEConfig] = {
                         latents_mean=WAN22_LATENTS_MEAN, latents_std=WAN22_LATENTS_STD),
     "tiny": VAEConfig(base_dim=8, z_dim=4, dim_mult=(1, 2, 2, 2), num_res_blocks=1,
                       latents_mean=(0.0,) * 4, latents_std=(1.0,) * 4),
-    # 4x space (one level fewer than Wan): on the CPU recipe's stage 1 it reached 23.1 dB held-out PSNR where
+    # 4x space (one level fewer than Wan): in vae-world-cpu's run it reached 23.1 dB held-out PSNR where
     # the 8x layout reached 21.7; the DiT's (1, 4, 4) patches keep the token count of 8x with (1, 2, 2).
     "world": VAEConfig(base_dim=16, z_dim=16, dim_mult=(1, 2, 4), num_res_blocks=1,
                        temporal_downsample=(True, True),
