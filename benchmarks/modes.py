@@ -21,6 +21,8 @@ For N held-out world scenes (of the part of the world the model trained on) it r
   image to video, the forward extension (the whole output against the prompt at its length), each window of
   the long video (quality over time), edits towards a prompt that recolours one object (the new attribute),
   and each shot of a two-shot storyboard (the same scene at two detail levels), with the jump at its cut;
+- text to image (`--frames 1`): the scorer's content group (objects, colours, shapes, sizes) of the image,
+  against the footage's first frame;
 - object looks over time (tessera/eval/drift.py): for the objects seen in the first long-video window or
   storyboard shot, their presence, size ratio and RGB distance in the later ones; the baseline is world
   footage of the same length (its objects keep their colour, but move, grow, shrink or leave the frame).
@@ -78,6 +80,14 @@ def adherence(frames: np.ndarray, prompt: str) -> float:
     h, w = frames.shape[1:3]
     parsed = parse_prompt(prompt, height=h, width=w, num_frames=len(frames))
     return score(frames, parsed.scene, stated=parsed.stated).total
+
+
+def content(image: np.ndarray, prompt: str) -> float:
+    """The scorer's content group (the objects the prompt names, their colours, shapes and sizes) for a
+    1-frame video: a still has no motion to judge."""
+    h, w = image.shape[1:3]
+    parsed = parse_prompt(prompt, height=h, width=w, num_frames=1)
+    return score(image, parsed.scene, stated=parsed.stated).groups.get("content", 0.0)
 
 
 def recoloured(scene: Scene) -> Scene:
@@ -138,7 +148,10 @@ def main() -> None:
         add("adherence: plain generation", adherence(plain, r.prompt))
         show(f"world footage (the input of the modes below): {r.prompt}", clip)
         show("text to video", plain)
-        show("text to image (--frames 1)", gen.generate(replace(r, num_frames=1)).frames)
+        image = gen.generate(replace(r, num_frames=1)).frames
+        add("content: the footage's first frame (what a perfect image scores)", content(clip[:1], r.prompt))
+        add("content: text to image (--frames 1)", content(image, r.prompt))
+        show("text to image (--frames 1)", image)
         show("image to video (--image: the footage's frame 0)", i2v.frames)
         add("adherence: i2v", adherence(i2v.frames, r.prompt))
         fwd = modes.extend(gen, r, clip, "forward")

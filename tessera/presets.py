@@ -228,8 +228,10 @@ def dit_world_one_object_phrasings() -> DiTRunConfig:
 
 
 def dit_world_one_object_images() -> DiTRunConfig:
-    """dit-world-one-object-phrasings trained on briefly with images beside its clips (1-frame buckets, half
-    of the scenes): an image is a 1-frame video, which the clips alone never show it."""
+    """dit-world-one-object-phrasings trained on with images beside its clips (1-frame buckets, half of the
+    scenes): an image is a 1-frame video, which the clips alone never show it. Measured against 600 steps:
+    text to image 0.58 -> 0.80 of the scorer's content group, and the clips' adherence up too (eval run
+    --num 32, +0.064, s.e. 0.012)."""
     base = dit_world_one_object_phrasings()
     return dataclasses.replace(
         base,
@@ -237,8 +239,8 @@ def dit_world_one_object_images() -> DiTRunConfig:
         optim=dataclasses.replace(base.optim, lr=2e-4, warmup_steps=50),
         loop=dataclasses.replace(
             base.loop,
-            steps=600,
-            checkpoint_every=200,
+            steps=1800,
+            checkpoint_every=600,
             out="runs/dit-world-one-object-images",
             init_from="runs/dit-world-one-object-phrasings/export",
         ),
