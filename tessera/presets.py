@@ -231,7 +231,8 @@ def dit_world_one_object_images() -> DiTRunConfig:
     """dit-world-one-object-phrasings trained on with images beside its clips (1-frame buckets, half of the
     scenes): an image is a 1-frame video, which the clips alone never show it. Text to image, the scorer's
     content group: 0.58 after 600 steps, 0.80 after 1,800, 0.91 after 3,600; the clips' adherence rose from
-    600 to 1,800 steps (eval run --num 32: +0.064, s.e. 0.012) and held from 1,800 to 3,600 (-0.008, 0.010)."""
+    600 to 1,800 steps (eval run --num 32: +0.064, s.e. 0.012) and held from 1,800 to 3,600 (-0.008,
+    s.e. 0.010)."""
     base = dit_world_one_object_phrasings()
     return dataclasses.replace(
         base,
