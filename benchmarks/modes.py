@@ -46,11 +46,10 @@ from tessera.data.video_io import to_frames, to_video_tensor
 from tessera.eval import temporal
 from tessera.eval.adherence import model_world
 from tessera.eval.drift import drift, object_looks
-from tessera.eval.scorer import score
+from tessera.eval.scorer import score_prompt
 from tessera.machine import device_name
 from tessera.pipeline import GenerationRequest, Generator
 from tessera.world.captions import caption
-from tessera.world.prompts import parse_prompt
 from tessera.world.render import render
 from tessera.world.scene import COLOURS, Scene, sample_scene
 
@@ -77,17 +76,13 @@ def vae_mad(gen: Generator, clip: np.ndarray) -> float:
 
 def adherence(frames: np.ndarray, prompt: str) -> float:
     """The scorer's total for `frames` against what `prompt` states, at the frames' own length."""
-    h, w = frames.shape[1:3]
-    parsed = parse_prompt(prompt, height=h, width=w, num_frames=len(frames))
-    return score(frames, parsed.scene, stated=parsed.stated).total
+    return score_prompt(frames, prompt).total
 
 
 def content(image: np.ndarray, prompt: str) -> float:
     """The scorer's content group (the objects the prompt names, their colours, shapes and sizes) for a
     1-frame video: a still has no motion to judge."""
-    h, w = image.shape[1:3]
-    parsed = parse_prompt(prompt, height=h, width=w, num_frames=1)
-    return score(image, parsed.scene, stated=parsed.stated).groups.get("content", 0.0)
+    return score_prompt(image, prompt).groups.get("content", 0.0)
 
 
 def recoloured(scene: Scene) -> Scene:

@@ -8,7 +8,7 @@ import pytest
 from tessera.data.video_io import DEFAULT_CRF
 from tessera.eval.corrupt import CORRUPTIONS, blurred, compressed, exposed, noisy
 from tessera.eval.detect import chroma_420, chroma_subsampled
-from tessera.eval.scorer import score
+from tessera.eval.scorer import score, score_prompt
 from tessera.world.captions import caption
 from tessera.world.prompts import parse_prompt
 from tessera.world.render import render
@@ -191,6 +191,14 @@ def test_wrong_videos_fail_their_captions(name, bound):
 
 def _clip(obj, frames=17):
     return Scene(128, 128, 8, (obj,), Background(), (Shot(frames),))
+
+
+def test_score_prompt_reads_the_prompt_at_the_videos_own_size_and_length():
+    text = "a red ball moves to the right"
+    parsed = parse_prompt(text, height=64, width=96, num_frames=9)
+    video = render(parsed.scene).video
+    assert score_prompt(video, text) == score(video, parsed.scene, stated=parsed.stated)
+    assert score_prompt(np.full_like(video, 255), text).total < 0.5  # no ball at all
 
 
 def test_a_prompt_claims_only_what_it_says():

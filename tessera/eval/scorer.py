@@ -27,11 +27,11 @@ from tessera.eval.claims import PASS, Claim, Context
 from tessera.eval.detect import chroma_420, chroma_subsampled, detect
 from tessera.eval.object_claims import object_claims
 from tessera.eval.scene_claims import scene_claims
-from tessera.world.prompts import Stated
+from tessera.world.prompts import Stated, parse_prompt
 from tessera.world.render import render
 from tessera.world.scene import Scene
 
-__all__ = ["GROUPS", "PASS", "Claim", "Score", "score"]
+__all__ = ["GROUPS", "PASS", "Claim", "Score", "score", "score_prompt"]
 
 GROUPS = {
     "content": ("present", "colour", "shape", "size", "count", "background"),
@@ -105,6 +105,14 @@ def score(video: np.ndarray, scene: Scene, *, stated: Stated | None = None) -> S
     }
     total = float(np.prod(list(groups.values()))) if groups else 0.0
     return Score(total, tuple(claims), criteria, groups)
+
+
+def score_prompt(video: np.ndarray, prompt: str, *, fps: int = 8) -> Score:
+    """Score a (F, H, W, 3) uint8 video against what a world prompt states, read at the video's own size and
+    length (ValueError if the prompt is unreadable)."""
+    f, h, w = video.shape[:3]
+    parsed = parse_prompt(prompt, height=h, width=w, fps=fps, num_frames=f)
+    return score(video, parsed.scene, stated=parsed.stated)
 
 
 def _was_stated(claim: Claim, stated: Stated) -> bool:
